@@ -1,0 +1,27 @@
+"""Production settings: everything of ``agentops.settings``, with the safety rails on.
+
+Refuses to start without a real secret key and a sealing key file.
+"""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .settings import *  # noqa: F403
+from .settings import env
+
+DEBUG = False
+SECRET_KEY = env("SECRET_KEY")  # no default: a missing key is an error at start-up
+if len(SECRET_KEY) < 50:
+    raise ImproperlyConfigured("SECRET_KEY must be at least 50 characters in production")
+
+AGENTOPS_REQUIRE_SEAL_KEY = True
+AGENTOPS_SEAL_KEY_FILE = env("AGENTOPS_SEAL_KEY_FILE")
+if not AGENTOPS_SEAL_KEY_FILE:
+    raise ImproperlyConfigured("AGENTOPS_SEAL_KEY_FILE must name the sealing key in production")
+
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
