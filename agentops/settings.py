@@ -107,7 +107,11 @@ LOGGING = {
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["ingestion.api.parsers.StrictJSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["ingestion.api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["ingestion.api.throttling.ApiKeyRateThrottle"],
+    "EXCEPTION_HANDLER": "ingestion.api.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
@@ -115,6 +119,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Server authority for the AgentOps event log: ingest, seal, verify.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 API_KEY_CUSTOM_HEADER = "HTTP_AUTHORIZATION"
 
@@ -136,3 +141,16 @@ AGENTOPS_MAX_REQUEST_BYTES = env.int("AGENTOPS_MAX_REQUEST_BYTES", default=5 * 1
 AGENTOPS_MAX_PAYLOAD_BYTES = env.int("AGENTOPS_MAX_PAYLOAD_BYTES", default=256 * 1024)
 AGENTOPS_API_RATE = env("AGENTOPS_API_RATE", default="6000/min")
 DATA_UPLOAD_MAX_MEMORY_SIZE = AGENTOPS_MAX_REQUEST_BYTES + 1024
+
+# Dotted paths of callables the ingestion service runs; see ingestion/services.py for the
+# exact call signatures. Batch checks may refuse a batch inside the append transaction; seal
+# hooks run after a seal has committed.
+AGENTOPS_BATCH_CHECKS: list[str] = []
+AGENTOPS_SEAL_HOOKS: list[str] = []
+
+# Policy engine: ingestion-time rules and evaluation when a session is sealed.
+AGENTOPS_BATCH_CHECKS = ["policy.services.batch_check"]
+AGENTOPS_SEAL_HOOKS = ["policy.services.seal_hook"]
+AGENTOPS_PII_DEFAULT_REGION = env("AGENTOPS_PII_DEFAULT_REGION", default="US")
+# Project name -> policy file (relative to the repository); other projects use the default.
+AGENTOPS_POLICY_FILES = env.dict("AGENTOPS_POLICY_FILES", default={})

@@ -5,3 +5,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("ingestion.api.urls")),
 ]
+
+handler404 = "ingestion.api.exceptions.json_404"
+handler500 = "ingestion.api.exceptions.json_500"

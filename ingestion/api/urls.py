@@ -1,3 +1,26 @@
 from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-urlpatterns: list = []
+from . import views
+
+urlpatterns = [
+    path("api/v1/sessions", views.SessionsView.as_view(), name="sessions"),
+    path(
+        "api/v1/sessions/<str:session_id>", views.SessionDetailView.as_view(), name="session-detail"
+    ),
+    path(
+        "api/v1/sessions/<str:session_id>/events",
+        views.SessionEventsView.as_view(),
+        name="session-events",
+    ),
+    path(
+        "api/v1/sessions/<str:session_id>/seal",
+        views.SessionSealView.as_view(),
+        name="session-seal",
+    ),
+    path("api/v1/verify", views.VerifyView.as_view(), name="verify"),
+    path("api/v1/keys", views.KeysView.as_view(), name="keys"),
+    path("healthz", views.HealthView.as_view(), name="healthz"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+]

@@ -1,0 +1,179 @@
+"""Request and response shapes of the API.
+
+Event batches are not validated with a serializer per event (that is slow and duplicates the
+chain rules); ``ingestion.validation`` checks a batch in one pass. The event serializers here
+exist to document the shapes in the OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from ..models import Session
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses unknown fields instead of silently ignoring them."""
+
+    def validate(self, attrs):
+        unknown = (
+            set(self.initial_data) - set(self.fields)
+            if isinstance(self.initial_data, dict)
+            else set()
+        )
+        if unknown:
+            raise serializers.ValidationError({name: "unknown field" for name in sorted(unknown)})
+        return attrs
+
+
+class SessionCreateSerializer(StrictSerializer):
+    agent_id = serializers.CharField(max_length=200)
+    metadata = serializers.DictField(required=False, default=dict)
+    session_id = serializers.UUIDField(required=False)
+
+    def validate_metadata(self, value):
+        from agentops_sdk.chain import NonCanonicalValueError, canonicalize
+
+        try:
+            encoded = canonicalize(value)
+        except NonCanonicalValueError as exc:
+            raise serializers.ValidationError(f"{exc.reason} at {exc.path}") from None
+        if len(encoded) > 16 * 1024:
+            raise serializers.ValidationError("metadata is limited to 16 KiB")
+        return value
+
+
+class HeadSerializer(serializers.Serializer):
+    sequence_number = serializers.IntegerField(allow_null=True)
+    event_hash = serializers.CharField(allow_null=True)
+
+
+class SessionSerializer(serializers.ModelSerializer):
+    session_id = serializers.UUIDField(source="id")
+    project = serializers.CharField(source="project.name")
+    sealed = serializers.BooleanField()
+    complete = serializers.BooleanField(source="has_session_end")
+    head = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Session
+        fields = [
+            "session_id",
+            "project",
+            "agent_id",
+            "metadata",
+            "created_at",
+            "last_event_at",
+            "sealed",
+            "sealed_at",
+            "event_count",
+            "head",
+            "complete",
+            "total_drops",
+            "evidence_class",
+        ]
+
+    def get_head(self, session) -> dict:
+        return {"sequence_number": session.head_sequence, "event_hash": session.head_hash}
+
+
+class SessionPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next_offset = serializers.IntegerField(allow_null=True)
+    results = SessionSerializer(many=True)
+
+
+class ProposedEventSerializer(serializers.Serializer):
+    """A producer's proposal (spec §5). Hash fields sent by a producer are ignored."""
+
+    event_id = serializers.UUIDField()
+    session_id = serializers.UUIDField()
+    sequence_number = serializers.IntegerField(min_value=0)
+    timestamp_wall = serializers.CharField(help_text="RFC 3339 UTC ending in Z; stored verbatim")
+    timestamp_monotonic = serializers.IntegerField(min_value=0)
+    event_type = serializers.CharField()
+    source_sdk_ver = serializers.CharField()
+    schema_ver = serializers.CharField(help_text='"v0.6"')
+    payload = serializers.DictField()
+    payload_hash = serializers.CharField(required=False, help_text="optional; must match")
+
+
+class EventBatchSerializer(serializers.Serializer):
+    events = ProposedEventSerializer(many=True)
+
+
+class EnvelopeSerializer(ProposedEventSerializer):
+    """A stored event exactly as spec §2 defines it."""
+
+    payload = serializers.DictField(allow_null=True)
+    payload_hash = serializers.CharField()
+    prev_event_hash = serializers.CharField(allow_null=True)
+    event_hash = serializers.CharField()
+    chain_authority = serializers.CharField()
+    authority_id = serializers.CharField()
+
+
+class AppendResultSerializer(serializers.Serializer):
+    accepted = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    head = HeadSerializer()
+
+
+class EventPageSerializer(serializers.Serializer):
+    events = EnvelopeSerializer(many=True)
+    next_after = serializers.IntegerField(allow_null=True)
+
+
+class ReportSerializer(serializers.Serializer):
+    """The verification report of spec §7."""
+
+    session_id = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=["PASS", "FAIL"])
+    evidence_class = serializers.CharField(allow_null=True)
+    authority = serializers.CharField(allow_null=True)
+    sealed = serializers.BooleanField()
+    complete = serializers.BooleanField()
+    total_drops = serializers.IntegerField()
+    partial_reasons = serializers.ListField(child=serializers.CharField())
+    violations = serializers.ListField(child=serializers.DictField())
+    event_count = serializers.IntegerField()
+    replay_fingerprint = serializers.CharField(allow_null=True)
+    seal = serializers.DictField(allow_null=True)
+    redacted_events = serializers.ListField(child=serializers.IntegerField())
+    spec_version = serializers.CharField()
+
+
+class SealResultSerializer(serializers.Serializer):
+    seal = EnvelopeSerializer()
+    verification = ReportSerializer()
+
+
+class VerifyRequestSerializer(StrictSerializer):
+    session_id = serializers.UUIDField()
+
+
+class PublicKeySerializer(serializers.Serializer):
+    key_id = serializers.CharField()
+    public_key = serializers.CharField(help_text="base64 of the raw 32-byte Ed25519 key")
+    algorithm = serializers.CharField()
+    status = serializers.ChoiceField(choices=["current", "retired"])
+
+
+class KeysSerializer(serializers.Serializer):
+    ingestion_service_id = serializers.CharField()
+    keys = PublicKeySerializer(many=True)
+
+
+class HealthSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    database = serializers.CharField()
+
+
+class ErrorBodySerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    details = serializers.DictField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorBodySerializer()

@@ -1,0 +1,164 @@
+"""Projects, API keys, sessions and their append-only events.
+
+Events and sealed sessions are evidence: database triggers (migration 0002) refuse to change
+or delete them. The ``save()``/``delete()`` overrides below only make mistakes fail early in
+Python; the triggers are the guarantee.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from django.db import models
+from django.utils import timezone
+from rest_framework_api_key.models import AbstractAPIKey
+
+from .errors import AppendOnlyError
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ApiKey(AbstractAPIKey):
+    """A project's API key; the library stores it hashed and revokes it with ``revoked``."""
+
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="api_keys")
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = "API key"
+        verbose_name_plural = "API keys"
+
+
+class EvidenceClass(models.TextChoices):
+    AUTHORITATIVE = "AUTHORITATIVE_EVIDENCE"
+    PARTIAL_AUTHORITATIVE = "PARTIAL_AUTHORITATIVE_EVIDENCE"
+    NON_AUTHORITATIVE = "NON_AUTHORITATIVE_EVIDENCE"
+    # Not a spec class: the report of a failed verification has evidence_class null. Cached
+    # under its own name so that failed sessions can be listed apart from unsealed ones.
+    FAILED = "FAILED"
+
+
+class Session(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="sessions")
+    agent_id = models.CharField(max_length=200)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_event_at = models.DateTimeField(null=True, blank=True)
+    sealed_at = models.DateTimeField(null=True, blank=True)
+    # The chain head as the service recorded it; the next event must be head_sequence + 1.
+    head_sequence = models.BigIntegerField(null=True, blank=True)
+    # NULL, not "", in the string fields below: null is a value of the spec (no head yet, no
+    # previous event, payload withheld, not yet classified), distinct from any string.
+    head_hash = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    # Producer events, as the seal and the report count them: the CHAIN_SEAL is not one.
+    event_count = models.BigIntegerField(default=0)
+    total_drops = models.BigIntegerField(default=0)
+    has_session_end = models.BooleanField(default=False)
+    evidence_class = models.CharField(  # noqa: DJ001
+        max_length=40, choices=EvidenceClass.choices, null=True, blank=True
+    )
+    verification = models.JSONField(null=True, blank=True)  # the report computed at seal time
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["-created_at"], name="session_created_idx"),
+            models.Index(fields=["project", "-created_at"], name="session_project_idx"),
+            models.Index(fields=["project", "agent_id", "-created_at"], name="session_agent_idx"),
+            models.Index(
+                fields=["project", "evidence_class", "-created_at"], name="session_evidence_idx"
+            ),
+            # For the stale-session sweep, which only ever looks at open sessions.
+            models.Index(
+                fields=["last_event_at"],
+                name="session_open_idx",
+                condition=models.Q(sealed_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent_id} {self.id}"
+
+    @property
+    def sealed(self) -> bool:
+        return self.sealed_at is not None
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise AppendOnlyError("sessions are evidence and are never deleted")
+
+
+class Event(models.Model):
+    """One stored §2 envelope. Field values are kept exactly as they were hashed."""
+
+    # No index of its own: the unique (session, sequence_number) index serves every lookup.
+    session = models.ForeignKey(
+        Session, on_delete=models.PROTECT, related_name="events", db_index=False
+    )
+    sequence_number = models.BigIntegerField()
+    event_id = models.CharField(max_length=36)
+    timestamp_wall = models.CharField(max_length=64)  # byte for byte as the producer sent it
+    timestamp_monotonic = models.BigIntegerField()
+    event_type = models.CharField(max_length=32)
+    source_sdk_ver = models.CharField(max_length=200)
+    schema_ver = models.CharField(max_length=16)
+    # RFC 8785 text of the payload; NULL when the payload is withheld. Not a JSONField: jsonb
+    # rewrites numbers (1e300 becomes an integer literal), the canonical text stays exact.
+    payload_jcs = models.TextField(null=True, blank=True)  # noqa: DJ001
+    payload_hash = models.CharField(max_length=64)
+    prev_event_hash = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    event_hash = models.CharField(max_length=64)
+    chain_authority = models.CharField(max_length=8)
+    authority_id = models.CharField(max_length=200)
+    received_at = models.DateTimeField(default=timezone.now)
+    api_key = models.ForeignKey(
+        ApiKey, on_delete=models.PROTECT, null=True, blank=True, related_name="events"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "sequence_number"], name="event_session_sequence_uniq"
+            ),
+            models.UniqueConstraint(fields=["session", "event_id"], name="event_session_id_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session_id}#{self.sequence_number} {self.event_type}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError("stored events cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise AppendOnlyError("stored events cannot be deleted")
+
+    @property
+    def payload(self) -> dict[str, Any] | None:
+        return None if self.payload_jcs is None else json.loads(self.payload_jcs)
+
+    def envelope(self) -> dict[str, Any]:
+        """The event exactly as spec §2 defines it, fields in export order."""
+        return {
+            "event_id": self.event_id,
+            "session_id": str(self.session_id),
+            "sequence_number": self.sequence_number,
+            "timestamp_wall": self.timestamp_wall,
+            "timestamp_monotonic": self.timestamp_monotonic,
+            "event_type": self.event_type,
+            "source_sdk_ver": self.source_sdk_ver,
+            "schema_ver": self.schema_ver,
+            "payload": self.payload,
+            "payload_hash": self.payload_hash,
+            "prev_event_hash": self.prev_event_hash,
+            "event_hash": self.event_hash,
+            "chain_authority": self.chain_authority,
+            "authority_id": self.authority_id,
+        }

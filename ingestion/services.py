@@ -1,0 +1,559 @@
+"""What the ingestion service does: start sessions, append to them, seal and verify them.
+
+The service is the chain authority (spec §1, §5): it recomputes every hash through
+``agentops_sdk.chain`` and stores events with ``chain_authority = "server"``. Every write
+locks the session row (``select_for_update``) in one short transaction, so concurrent
+appends and seals of one session are serialized and the chain stays linear.
+
+Extension points, both lists of dotted paths to callables:
+
+``AGENTOPS_BATCH_CHECKS``
+    Each is called as ``check(session=session, proposals=envelopes, event_count_after=n)``
+    inside the append transaction, after the lock and after the chain checks, before anything
+    is stored. ``session`` is the locked ``Session`` (its counters not yet updated),
+    ``envelopes`` the list of complete §2 envelopes about to be stored (duplicates excluded;
+    never empty), ``n`` the session's event count once they are stored. A check refuses the
+    batch by raising ``IngestionError`` (e.g. POLICY_VIOLATION); nothing is then stored.
+
+``AGENTOPS_SEAL_HOOKS``
+    Each is called as ``hook(session=session)`` after the transaction that sealed the session
+    has committed (``transaction.on_commit``, robust: a failing hook is logged and does not
+    undo or hide the seal). Not called when a seal request finds the session already sealed.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import agentops_sdk
+from agentops_sdk import chain, seal
+from agentops_sdk.verify import LogFormatError, compliance_export_session, verify_session
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from . import keys, selectors
+from .errors import IngestionError
+from .models import ApiKey, Event, EvidenceClass, Project, Session
+
+logger = logging.getLogger(__name__)
+
+#: ``source_sdk_ver`` of the events the service writes itself (the CHAIN_SEAL). The chain
+#: rules the service applies are those of this SDK release.
+SERVICE_SOURCE_VER = f"agentops-ingest/{agentops_sdk.__version__}"
+
+# What must be identical for a re-sent event to count as a duplicate: every producer field
+# (the payload through its hash). A retry of a stored batch is byte-identical.
+_DUPLICATE_FIELDS = (
+    "event_id",
+    "sequence_number",
+    "timestamp_wall",
+    "timestamp_monotonic",
+    "event_type",
+    "source_sdk_ver",
+    "schema_ver",
+    "payload_hash",
+)
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    accepted: int
+    duplicates: int
+    head_sequence: int | None
+    head_hash: str | None
+
+
+@dataclass(frozen=True)
+class SealResult:
+    seal: dict[str, Any]  # the CHAIN_SEAL envelope
+    verification: dict[str, Any]  # the §7 report of the sealed chain
+    created: bool  # False when the session was already sealed
+
+
+# --------------------------------------------------------------------------------------
+# Sessions
+# --------------------------------------------------------------------------------------
+
+
+def session_start(
+    *,
+    project: Project,
+    agent_id: str,
+    metadata: dict[str, Any] | None = None,
+    session_id: uuid.UUID | None = None,
+) -> tuple[Session, bool]:
+    """Create a session, or return the project's existing one with that id (``created`` False).
+
+    Starting is idempotent so that a producer can retry it: an existing session is returned
+    unchanged (the first start's agent_id and metadata stand). An id already used by another
+    project raises SESSION_CONFLICT (409): the id cannot be created, and the answer reveals
+    nothing about the other session.
+    """
+    fields = {"project": project, "agent_id": agent_id, "metadata": metadata or {}}
+    if session_id is None:
+        return Session.objects.create(**fields), True
+    with transaction.atomic():
+        session, created = Session.objects.get_or_create(id=session_id, defaults=fields)
+    if session.project_id != project.pk:
+        raise IngestionError(
+            "SESSION_CONFLICT", "this session id is already in use", status=409, details={}
+        )
+    return session, created
+
+
+# --------------------------------------------------------------------------------------
+# Appending
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A proposal with its payload canonicalized and hashed (done before taking the lock)."""
+
+    index: int
+    proposal: dict[str, Any]
+    payload_jcs: str
+    payload_hash: str
+
+    @property
+    def sequence_number(self) -> int:
+        return self.proposal["sequence_number"]
+
+    @property
+    def event_id(self) -> str:
+        return self.proposal["event_id"]
+
+    def fingerprint(self) -> tuple:
+        return tuple(
+            self.payload_hash if name == "payload_hash" else self.proposal[name]
+            for name in _DUPLICATE_FIELDS
+        )
+
+
+def _prepare(index: int, proposal: dict[str, Any], session_id: str) -> _Prepared:
+    if proposal["event_type"] == chain.SEAL_EVENT_TYPE:
+        raise IngestionError(
+            "AUTHORITY_VIOLATION",
+            "only the ingestion service appends CHAIN_SEAL",
+            status=403,
+            details={"index": index},
+        )
+    if proposal["session_id"] != session_id:
+        raise IngestionError(
+            "VALIDATION_ERROR",
+            f"event {index} belongs to another session",
+            status=400,
+            details={"index": index, "field": "session_id"},
+        )
+    payload = proposal["payload"]
+    try:
+        payload_jcs = chain.canonicalize(payload).decode("utf-8")
+    except chain.NonCanonicalValueError as exc:
+        raise IngestionError(
+            "NON_CANONICAL_VALUE",
+            f"event {index}: {exc.reason} at {exc.path}",
+            status=422,
+            details={"index": index, "path": exc.path, "reason": exc.reason},
+        ) from None
+    computed = chain.payload_hash(payload)
+    supplied = proposal.get("payload_hash")
+    if supplied is not None and supplied != computed:
+        raise IngestionError(
+            "PAYLOAD_HASH_MISMATCH",
+            f"event {index}: the supplied payload_hash differs from the payload's hash",
+            status=400,
+            details={"index": index, "supplied": supplied, "computed": computed},
+        )
+    return _Prepared(index, proposal, payload_jcs, computed)
+
+
+def _conflict(item: _Prepared, reason: str) -> IngestionError:
+    return IngestionError(
+        "SEQUENCE_CONFLICT",
+        f"event {item.index}: {reason}",
+        status=409,
+        details={
+            "index": item.index,
+            "sequence_number": item.sequence_number,
+            "event_id": item.event_id,
+        },
+    )
+
+
+def _ordering(item: _Prepared, reason: str) -> IngestionError:
+    return IngestionError(
+        "ORDERING_VIOLATION",
+        f"event {item.index}: {reason}",
+        status=409,
+        details={"index": item.index, "sequence_number": item.sequence_number},
+    )
+
+
+def _locked_session(pk: uuid.UUID) -> Session:
+    """The session row, re-read and locked until the transaction ends.
+
+    The project comes along for batch checks and seal hooks; ``of=("self",)`` keeps the lock
+    on the session row alone, so that sessions of one project never wait for each other.
+    """
+    return Session.objects.select_related("project").select_for_update(of=("self",)).get(pk=pk)
+
+
+def _callables(setting: str) -> list[Callable[..., Any]]:
+    return [import_string(path) for path in getattr(settings, setting, ())]
+
+
+def _stored_fingerprints(
+    session: Session, prepared: list[_Prepared], head: int
+) -> dict[int, tuple]:
+    """In one query, the stored events the batch could repeat or collide with."""
+    repeatable = [p.sequence_number for p in prepared if p.sequence_number <= head]
+    rows = Event.objects.filter(
+        Q(sequence_number__in=repeatable) | Q(event_id__in=[p.event_id for p in prepared]),
+        session=session,
+    ).values_list(*_DUPLICATE_FIELDS)
+    return {row[1]: row for row in rows}
+
+
+def events_append(
+    *, session: Session, proposals: list[dict[str, Any]], api_key: ApiKey | None = None
+) -> AppendResult:
+    """Append shape-validated proposals to the session, all or nothing.
+
+    Re-sent events (same sequence number, event id and content as stored, or repeated within
+    the batch) count as ``duplicates`` and are not stored again; the next new event must be
+    ``head + 1``. The number of SQL queries does not depend on the batch size (SQLite aside,
+    where Django splits the one INSERT into chunks of 999 parameters).
+    """
+    session_id = str(session.pk)
+    prepared = [_prepare(index, p, session_id) for index, p in enumerate(proposals)]
+
+    with transaction.atomic():
+        locked = _locked_session(session.pk)
+        if locked.sealed:
+            raise IngestionError("SESSION_SEALED", "the session is sealed", status=409, details={})
+        head = -1 if locked.head_sequence is None else locked.head_sequence
+
+        known = _stored_fingerprints(locked, prepared, head)  # by sequence number
+        sequence_of = {fingerprint[0]: seq for seq, fingerprint in known.items()}  # by event id
+
+        expected = head + 1
+        prev_hash = locked.head_hash
+        ended = locked.has_session_end
+        drops = 0
+        duplicates = 0
+        accepted: list[tuple[_Prepared, dict[str, Any]]] = []
+        for item in prepared:
+            seq = item.sequence_number
+            if seq < expected:
+                if known.get(seq) != item.fingerprint():
+                    raise _conflict(item, f"sequence number {seq} is stored with other content")
+                duplicates += 1
+                continue
+            if item.event_id in sequence_of:
+                raise _conflict(
+                    item,
+                    f"event_id {item.event_id} is already used by sequence number "
+                    f"{sequence_of[item.event_id]}",
+                )
+            if seq != expected:
+                raise IngestionError(
+                    "SEQUENCE_GAP",
+                    f"event {item.index}: expected sequence number {expected}, got {seq}",
+                    status=409,
+                    details={"index": item.index, "expected_sequence": expected, "got": seq},
+                )
+            event_type = item.proposal["event_type"]
+            if seq == 0:
+                problem = chain.genesis_problem({"event_type": event_type, "prev_event_hash": None})
+                if problem:
+                    raise _ordering(item, problem)
+            elif event_type == "SESSION_START":
+                raise _ordering(item, "SESSION_START may only be the first event")
+            if ended:
+                raise _ordering(item, "no event may follow SESSION_END")
+            ended = event_type == "SESSION_END"
+            if event_type == "LOG_DROP":
+                drops += item.proposal["payload"]["dropped_count"]
+
+            envelope = chain.chain_event(
+                item.proposal,
+                prev_event_hash=prev_hash,
+                chain_authority=chain.AUTHORITY_SERVER,
+                authority_id=keys.service_id(),
+            )
+            accepted.append((item, envelope))
+            known[seq] = item.fingerprint()
+            sequence_of[item.event_id] = seq
+            prev_hash = envelope["event_hash"]
+            expected += 1
+
+        if accepted:
+            envelopes = [envelope for _, envelope in accepted]
+            for check in _callables("AGENTOPS_BATCH_CHECKS"):
+                check(
+                    session=locked,
+                    proposals=envelopes,
+                    event_count_after=locked.event_count + len(envelopes),
+                )
+            now = timezone.now()
+            Event.objects.bulk_create(
+                _event_row(locked, envelope, item.payload_jcs, received_at=now, api_key=api_key)
+                for item, envelope in accepted
+            )
+            locked.head_sequence = envelopes[-1]["sequence_number"]
+            locked.head_hash = envelopes[-1]["event_hash"]
+            locked.event_count += len(envelopes)
+            locked.total_drops += drops
+            locked.has_session_end = ended
+            locked.last_event_at = now
+            locked.save(
+                update_fields=[
+                    "head_sequence",
+                    "head_hash",
+                    "event_count",
+                    "total_drops",
+                    "has_session_end",
+                    "last_event_at",
+                ]
+            )
+
+    _copy_state(locked, session)
+    return AppendResult(
+        accepted=len(accepted),
+        duplicates=duplicates,
+        head_sequence=locked.head_sequence,
+        head_hash=locked.head_hash,
+    )
+
+
+def _event_row(
+    session: Session,
+    envelope: dict[str, Any],
+    payload_jcs: str | None,
+    *,
+    received_at: datetime,
+    api_key: ApiKey | None,
+) -> Event:
+    return Event(
+        session=session,
+        sequence_number=envelope["sequence_number"],
+        event_id=envelope["event_id"],
+        timestamp_wall=envelope["timestamp_wall"],
+        timestamp_monotonic=envelope["timestamp_monotonic"],
+        event_type=envelope["event_type"],
+        source_sdk_ver=envelope["source_sdk_ver"],
+        schema_ver=envelope["schema_ver"],
+        payload_jcs=payload_jcs,
+        payload_hash=envelope["payload_hash"],
+        prev_event_hash=envelope["prev_event_hash"],
+        event_hash=envelope["event_hash"],
+        chain_authority=envelope["chain_authority"],
+        authority_id=envelope["authority_id"],
+        received_at=received_at,
+        api_key=api_key,
+    )
+
+
+def _copy_state(source: Session, target: Session) -> None:
+    """Bring the caller's instance up to date with the row the service wrote."""
+    if source is not target:
+        for field in Session._meta.concrete_fields:
+            setattr(target, field.attname, getattr(source, field.attname))
+
+
+# --------------------------------------------------------------------------------------
+# Sealing and verification
+# --------------------------------------------------------------------------------------
+
+
+def _report(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Verify a chain the way the service does: trusting its own current and retired keys."""
+    return verify_session(events, trusted_keys=keys.trusted_public_keys())
+
+
+def session_seal(*, session: Session) -> SealResult:
+    """Append the signed CHAIN_SEAL and freeze the session; idempotent.
+
+    A session that is already sealed returns its stored seal and the report computed when it
+    was sealed (``created`` False). A session without events cannot be sealed: EMPTY_SESSION
+    (409), since there is no chain for a seal to close.
+
+    The seal records the chain as the service holds it: ``final_event_hash``, ``event_count``,
+    ``complete`` and ``total_drops`` come from the session row the service maintained while
+    appending. The whole stored chain, seal included, is then verified once. A chain that fails
+    (stored rows altered behind the service's back) is still sealed: its report says FAIL, the
+    session's cached evidence class is FAILED, and every verifier sees the same break, because
+    the signature covers only the head the service recorded.
+    """
+    locked, result = _seal(session_pk=session.pk)
+    _copy_state(locked, session)
+    return result
+
+
+def _seal(
+    *, session_pk: uuid.UUID, idle_before: datetime | None = None
+) -> tuple[Session, SealResult | None]:
+    """Seal under the row lock; with ``idle_before``, only a session still idle since then."""
+    with transaction.atomic():
+        locked = _locked_session(session_pk)
+        if locked.sealed:
+            stored_seal = selectors.session_seal_envelope(session=locked)
+            return locked, SealResult(stored_seal, locked.verification, created=False)
+        if idle_before is not None and (
+            locked.last_event_at is None or locked.last_event_at >= idle_before
+        ):
+            return locked, None  # an event arrived since the sweep looked
+        if locked.head_sequence is None:
+            raise IngestionError(
+                "EMPTY_SESSION", "a session without events cannot be sealed", status=409
+            )
+
+        now = timezone.now()
+        stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        session_id = str(locked.pk)
+        payload = seal.seal_payload_build(
+            private_key=keys.signing_key(),
+            session_id=session_id,
+            ingestion_service_id=keys.service_id(),
+            seal_timestamp=stamp,
+            final_event_hash=locked.head_hash,
+            event_count=locked.event_count,
+            complete=locked.has_session_end,
+            total_drops=locked.total_drops,
+        )
+        envelope = chain.chain_event(
+            {
+                "event_id": str(uuid.uuid4()),
+                "session_id": session_id,
+                "sequence_number": locked.head_sequence + 1,
+                "timestamp_wall": stamp,
+                "timestamp_monotonic": max(
+                    0, (now - locked.created_at) // timedelta(milliseconds=1)
+                ),
+                "event_type": chain.SEAL_EVENT_TYPE,
+                "source_sdk_ver": SERVICE_SOURCE_VER,
+                "schema_ver": chain.SPEC_VERSION,
+                "payload": payload,
+            },
+            prev_event_hash=locked.head_hash,
+            chain_authority=chain.AUTHORITY_SERVER,
+            authority_id=keys.service_id(),
+        )
+        # The seal row goes in while the session is still open; the triggers refuse any
+        # insert once sealed_at is set, and any change to the row after that.
+        _event_row(
+            locked,
+            envelope,
+            chain.canonicalize(payload).decode("utf-8"),
+            received_at=now,
+            api_key=None,
+        ).save()
+
+        report = _report(selectors.session_envelopes(session=locked))
+        locked.head_sequence = envelope["sequence_number"]
+        locked.head_hash = envelope["event_hash"]
+        locked.sealed_at = now
+        locked.evidence_class = report.get("evidence_class") or EvidenceClass.FAILED
+        locked.verification = report
+        locked.save(
+            update_fields=[
+                "head_sequence",
+                "head_hash",
+                "sealed_at",
+                "evidence_class",
+                "verification",
+            ]
+        )
+        if report.get("status") != "PASS":
+            logger.warning(
+                "sealed session %s fails verification: %s",
+                session_id,
+                [v.get("type") for v in report.get("violations", [])],
+            )
+        for hook in _callables("AGENTOPS_SEAL_HOOKS"):
+            transaction.on_commit(_seal_hook_call(hook, locked), robust=True)
+    return locked, SealResult(envelope, report, created=True)
+
+
+def _seal_hook_call(hook: Callable[..., Any], session: Session) -> Callable[[], None]:
+    def call() -> None:
+        hook(session=session)
+
+    # Django names the callable when it logs a failing robust callback.
+    call.__qualname__ = getattr(hook, "__qualname__", repr(hook))
+    return call
+
+
+def session_verify(*, session: Session) -> dict[str, Any]:
+    """Re-verify the stored chain from the database (streamed) and return the §7 report."""
+    return _report(selectors.session_envelopes(session=session))
+
+
+def events_verify(*, events: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Verify envelopes from elsewhere (an uploaded JSONL session) with the service's keys."""
+    return _report(events)
+
+
+def export_verify(*, document: Any) -> dict[str, Any]:
+    """Verify a parsed compliance JSON export (spec §8) with the service's keys.
+
+    The service's own keys are trusted; the key embedded in the export is only used by the
+    verifier when none of them applies, and never makes a seal trusted on its own.
+    """
+    try:
+        source = compliance_export_session(document)
+    except LogFormatError as exc:
+        raise IngestionError("VALIDATION_ERROR", str(exc), status=400) from None
+    return verify_session(
+        source.events,
+        trusted_keys=keys.trusted_public_keys(),
+        embedded_key=source.embedded_key,
+    )
+
+
+def sessions_seal_stale(*, idle_minutes: int, now: datetime | None = None) -> list[Session]:
+    """Seal every open session whose last event is older than ``idle_minutes``.
+
+    Such sessions usually lack SESSION_END and classify PARTIAL (MISSING_SESSION_END).
+    Sessions that never received an event are left open: there is no chain to seal.
+    Each session is sealed in its own transaction, re-checked under its lock.
+    """
+    cutoff = (now or timezone.now()) - timedelta(minutes=idle_minutes)
+    candidates = Session.objects.filter(sealed_at__isnull=True, last_event_at__lt=cutoff)
+    sealed = []
+    for pk in candidates.order_by("last_event_at").values_list("pk", flat=True):
+        locked, result = _seal(session_pk=pk, idle_before=cutoff)
+        if result is not None and result.created:
+            sealed.append(locked)
+    return sealed
+
+
+# --------------------------------------------------------------------------------------
+# API keys
+# --------------------------------------------------------------------------------------
+
+
+def api_key_create(*, project_name: str, name: str) -> tuple[ApiKey, str]:
+    """Create an API key for the project (created if needed); the plaintext is returned once."""
+    with transaction.atomic():
+        project, _ = Project.objects.get_or_create(name=project_name)
+        return ApiKey.objects.create_key(name=name, project=project)
+
+
+def api_key_revoke(*, prefix: str) -> ApiKey:
+    """Revoke the key with this prefix (for good: the library refuses to un-revoke)."""
+    api_key = ApiKey.objects.filter(prefix=prefix).first()
+    if api_key is None:
+        raise IngestionError("API_KEY_NOT_FOUND", f"no API key with prefix {prefix!r}", status=404)
+    if not api_key.revoked:
+        api_key.revoked = True
+        api_key.save(update_fields=["revoked"])
+    return api_key

@@ -1,0 +1,146 @@
+"""Shape validation of proposed event batches, in one pass over the batch.
+
+This checks what a producer sent against spec §2/§4 (fields, types, known event types, the
+payload fields each type requires) and reports every bad event with its index and field. It
+does not hash and does not look at stored state: continuity, duplicates, ordering and the
+canonical-value rules belong to ``ingestion.services.events_append``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from agentops_sdk import chain
+from django.conf import settings
+
+from .errors import IngestionError
+
+_ALLOWED_FIELDS = frozenset(chain.PRODUCER_FIELDS) | frozenset(chain.SERVER_OWNED_FIELDS)
+_REQUIRED_FIELDS = tuple(name for name in chain.PRODUCER_FIELDS if name != "payload_hash")
+# Fields whose producer values are ignored; their type is not the producer's concern.
+_IGNORED_FIELDS = frozenset(chain.SERVER_OWNED_FIELDS)
+_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=True)
+
+MAX_ERRORS_REPORTED = 50
+# Matches the column that stores it; longer values are refused here, not by the database.
+MAX_SDK_VER_CHARS = 200
+
+
+def _canonical_uuid(value: Any) -> bool:
+    # The id enters the hash as text, so only the canonical lowercase spelling is accepted.
+    return chain.is_uuid(value) and value == value.lower()
+
+
+def _event_problems(event: Any, *, session_id: str) -> list[tuple]:
+    """(field, message) pairs for one proposed event."""
+    if not isinstance(event, Mapping):
+        return [(None, "each event must be a JSON object")]
+    problems: list[tuple] = []
+    for name in event:
+        if name not in _ALLOWED_FIELDS:
+            problems.append((name, f"unknown envelope field {name!r}"))
+    for name in _REQUIRED_FIELDS:
+        if name not in event:
+            problems.append((name, f"{name} is required"))
+    checked = {k: v for k, v in event.items() if k not in _IGNORED_FIELDS}
+    problems.extend(chain.envelope_field_problems(checked))
+    if (
+        "event_id" in event
+        and chain.is_uuid(event["event_id"])
+        and not _canonical_uuid(event["event_id"])
+    ):
+        problems.append(("event_id", "event_id must be a lowercase UUID"))
+    if "session_id" in event and event["session_id"] != session_id:
+        problems.append(("session_id", "session_id does not match the session in the URL"))
+    sdk_ver = event.get("source_sdk_ver")
+    if isinstance(sdk_ver, str) and not 0 < len(sdk_ver) <= MAX_SDK_VER_CHARS:
+        problems.append(
+            ("source_sdk_ver", f"source_sdk_ver must be 1 to {MAX_SDK_VER_CHARS} characters")
+        )
+    event_type = event.get("event_type")
+    if "event_type" in event and event_type not in chain.EVENT_TYPES:
+        problems.append(("event_type", f"unknown event type {event_type!r}"))
+    schema_ver = event.get("schema_ver")
+    if "schema_ver" in event and schema_ver != chain.SPEC_VERSION:
+        problems.append(("schema_ver", f"schema_ver must be {chain.SPEC_VERSION!r}"))
+    payload = event.get("payload")
+    if "payload" in event:
+        if not isinstance(payload, Mapping):
+            problems.append(("payload", "payload must be an object"))
+        elif event_type in chain.PRODUCER_EVENT_TYPES:
+            problems.extend(("payload", msg) for msg in chain.payload_problems(event_type, payload))
+    return problems
+
+
+def _payload_size(payload: Any) -> int:
+    try:
+        return len(_compact.encode(payload).encode("utf-8", "surrogatepass"))
+    except (TypeError, ValueError):
+        return 0  # not JSON-encodable here; the canonical check reports it with its path
+
+
+def proposals_validate(body: Any, *, session_id: str) -> list[dict[str, Any]]:
+    """Check a request body ``{"events": [...]}`` and return the list of proposals.
+
+    Raises ``IngestionError`` VALIDATION_ERROR (400) listing each bad event's index, field and
+    message, or PAYLOAD_TOO_LARGE (413) for a batch or payload over the configured limits.
+    """
+    if not isinstance(body, Mapping):
+        raise IngestionError(
+            "VALIDATION_ERROR", "the body must be a JSON object", status=400, details={}
+        )
+    unknown = sorted(set(body) - {"events"})
+    if unknown:
+        raise IngestionError(
+            "VALIDATION_ERROR",
+            "unknown top-level field(s): " + ", ".join(unknown),
+            status=400,
+            details={
+                "errors": [{"index": None, "field": f, "message": "unknown field"} for f in unknown]
+            },
+        )
+    events = body.get("events")
+    if not isinstance(events, list) or not events:
+        raise IngestionError(
+            "VALIDATION_ERROR",
+            "events must be a non-empty list",
+            status=400,
+            details={
+                "errors": [{"index": None, "field": "events", "message": "non-empty list required"}]
+            },
+        )
+    limit = settings.AGENTOPS_MAX_EVENTS_PER_REQUEST
+    if len(events) > limit:
+        raise IngestionError(
+            "PAYLOAD_TOO_LARGE",
+            f"a batch holds at most {limit} events",
+            status=413,
+            details={"limit": limit, "events": len(events)},
+        )
+    max_payload = settings.AGENTOPS_MAX_PAYLOAD_BYTES
+    errors: list[dict[str, Any]] = []
+    for index, event in enumerate(events):
+        for field, message in _event_problems(event, session_id=session_id):
+            errors.append({"index": index, "field": field, "message": message})
+        if isinstance(event, Mapping) and isinstance(event.get("payload"), Mapping):
+            size = _payload_size(event["payload"])
+            if size > max_payload:
+                raise IngestionError(
+                    "PAYLOAD_TOO_LARGE",
+                    f"the payload of event {index} is {size} bytes; the limit is {max_payload}",
+                    status=413,
+                    details={"index": index, "limit": max_payload, "bytes": size},
+                )
+    if errors:
+        shown = errors[:MAX_ERRORS_REPORTED]
+        first = shown[0]
+        raise IngestionError(
+            "VALIDATION_ERROR",
+            f"{len(errors)} problem(s) in the batch; first: event {first['index']}: "
+            f"{first['message']}",
+            status=400,
+            details={"errors": shown, "error_count": len(errors)},
+        )
+    return [dict(event) for event in events]
