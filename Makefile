@@ -22,6 +22,16 @@ test-postgres:
 test-sqlite:
 	env -u DATABASE_URL $(MAKE) test
 
+# A long property-based run of every API operation against the OpenAPI schema (make test runs
+# a short, fixed one). AGENTOPS_FUZZ_EXAMPLES: examples per operation; the seed is printed
+# first, and AGENTOPS_FUZZ_SEED=<that seed> replays the run.
+.PHONY: fuzz
+fuzz: setup
+	@seed=$${AGENTOPS_FUZZ_SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}; \
+	echo "== fuzz seed $$seed (replay: make fuzz AGENTOPS_FUZZ_SEED=$$seed)"; \
+	AGENTOPS_FUZZ_SEED=$$seed AGENTOPS_FUZZ_EXAMPLES=$${AGENTOPS_FUZZ_EXAMPLES:-1000} \
+	  $(PY) -m pytest tests/security/test_schemathesis.py $(PYTEST_ARGS)
+
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -38,6 +48,11 @@ run: migrate
 
 bench: setup
 	$(PY) bench/run_all.py
+
+# The main job end to end: service on a free loopback port, the LangChain demo agent, exports
+# verified offline; ends with AUTHORITATIVE_EVIDENCE. See scripts/demo.sh.
+demo:
+	@VENV=$(VENV) ./scripts/demo.sh
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3 .pytest_cache .ruff_cache

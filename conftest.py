@@ -29,3 +29,18 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture
+def evidence_transactional_db(transactional_db):
+    """``transactional_db`` for tests that commit evidence rows (PostgreSQL only).
+
+    Django empties the tables after such a test with TRUNCATE, which the append-only triggers
+    refuse. ``session_replication_role = replica`` skips triggers on this one connection (it
+    needs a superuser, as the test database does); Django closes the connection right after
+    the flush, so the next test runs with the triggers in force again.
+    """
+    yield
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET session_replication_role = replica")

@@ -1,6 +1,7 @@
 """Production settings: everything of ``agentops.settings``, with the safety rails on.
 
-Refuses to start without a real secret key and a sealing key file.
+Refuses to start without a real secret key, a sealing key file and the host names it serves.
+``manage.py check --deploy`` reports nothing with these settings (tests/security checks it).
 """
 
 from django.core.exceptions import ImproperlyConfigured
@@ -13,6 +14,12 @@ SECRET_KEY = env("SECRET_KEY")  # no default: a missing key is an error at start
 if len(SECRET_KEY) < 50:
     raise ImproperlyConfigured("SECRET_KEY must be at least 50 characters in production")
 
+# No default: the development list (localhost, testserver) is wrong for any deployment, and a
+# process that would refuse every request must rather refuse to start.
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
+if not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS must name the host names served in production")
+
 AGENTOPS_REQUIRE_SEAL_KEY = True
 AGENTOPS_SEAL_KEY_FILE = env("AGENTOPS_SEAL_KEY_FILE")
 if not AGENTOPS_SEAL_KEY_FILE:
@@ -23,5 +30,12 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
+# Load balancers probe health over plain HTTP; the answer holds nothing worth protecting.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Django's defaults today, stated so that a changed default cannot weaken production.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_SECURE = True
+SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = True
+X_FRAME_OPTIONS = "DENY"

@@ -33,6 +33,11 @@ def _canonical_uuid(value: Any) -> bool:
     return chain.is_uuid(value) and value == value.lower()
 
 
+def _storable_text(value: str) -> bool:
+    # A text column stores neither (PostgreSQL refuses NUL, UTF-8 cannot encode a surrogate).
+    return "\x00" not in value and not any("\ud800" <= char <= "\udfff" for char in value)
+
+
 def _event_problems(event: Any, *, session_id: str) -> list[tuple]:
     """(field, message) pairs for one proposed event."""
     if not isinstance(event, Mapping):
@@ -59,6 +64,8 @@ def _event_problems(event: Any, *, session_id: str) -> list[tuple]:
         problems.append(
             ("source_sdk_ver", f"source_sdk_ver must be 1 to {MAX_SDK_VER_CHARS} characters")
         )
+    elif isinstance(sdk_ver, str) and not _storable_text(sdk_ver):
+        problems.append(("source_sdk_ver", "source_sdk_ver cannot contain NUL or surrogates"))
     event_type = event.get("event_type")
     if "event_type" in event and event_type not in chain.EVENT_TYPES:
         problems.append(("event_type", f"unknown event type {event_type!r}"))

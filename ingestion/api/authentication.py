@@ -8,6 +8,8 @@ from rest_framework import authentication, exceptions
 
 from ..models import ApiKey, Project
 
+MAX_KEY_CHARS = 200
+
 
 @dataclass(frozen=True)
 class ProjectPrincipal:
@@ -36,8 +38,13 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("use 'Authorization: Bearer <api key>'")
         key = parts[1]
         prefix, dot, _ = key.partition(".")
+        # A real key is "<8-character prefix>.<32-character secret>"; anything far longer is
+        # refused before it reaches the database as a query parameter.
+        plausible = dot and len(key) <= MAX_KEY_CHARS
         api_key = (
-            ApiKey.objects.select_related("project").filter(prefix=prefix).first() if dot else None
+            ApiKey.objects.select_related("project").filter(prefix=prefix).first()
+            if plausible
+            else None
         )
         # The secret is checked before revocation so that a revoked key is only named as such
         # to someone who holds it.

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import math
 
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.views import defaults
@@ -31,7 +32,10 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "SESSION_NOT_FOUND": (404, "no such session in the caller's project"),
     "NOT_FOUND": (404, "no such route"),
     "METHOD_NOT_ALLOWED": (405, "the route does not accept this method"),
-    "NOT_ACCEPTABLE": (406, "the requested response format is not available"),
+    "NOT_ACCEPTABLE": (
+        406,
+        "the requested response format (Accept header or ?format=) is not available",
+    ),
     "SESSION_CONFLICT": (409, "the session id is taken"),
     "SESSION_SEALED": (409, "the session is sealed; nothing more can be appended"),
     "SEQUENCE_GAP": (409, "the batch does not continue the stored chain; see expected_sequence"),
@@ -47,6 +51,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     ),
     "RATE_LIMITED": (429, "too many requests for this key; retry after Retry-After seconds"),
     "SERVICE_UNAVAILABLE": (503, "the database is unavailable; retry later"),
+    "BAD_REQUEST": (400, "refused before reaching the API (e.g. a Host header not allowed)"),
     "INTERNAL_ERROR": (500, "an unexpected error; reported to the operators"),
 }
 
@@ -90,10 +95,41 @@ def _validation_details(detail, prefix: str = "") -> list[dict]:
     return [{"field": prefix or None, "message": str(detail)}]
 
 
+def _negotiation_failed(context) -> bool:
+    """True when no renderer matched the request, before the view ran at all.
+
+    DRF answers an unknown ``?format=`` with Http404 during content negotiation; that is a
+    request for an unavailable format, not a missing session.
+    """
+    request = context.get("request")
+    return request is not None and getattr(request, "accepted_renderer", None) is None
+
+
+def _suspicious_request(exc: SuspiciousOperation) -> Response:
+    # Django raises these while reading the query string or body; without this they would
+    # reach Django's HTML 400 page instead of the API's error shape.
+    if isinstance(exc, RequestDataTooBig):
+        return Response(
+            error_body("PAYLOAD_TOO_LARGE", "the request body is too large"), status=413
+        )
+    if isinstance(exc, TooManyFieldsSent):
+        message = "too many query parameters"
+    else:
+        message = "the request was refused as malformed"
+    return Response(error_body("VALIDATION_ERROR", message), status=400)
+
+
 def api_exception_handler(exc, context):
     if isinstance(exc, IngestionError):
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.status)
+    if isinstance(exc, SuspiciousOperation):
+        return _suspicious_request(exc)
     if isinstance(exc, Http404):
+        if _negotiation_failed(context):
+            return Response(
+                error_body("NOT_ACCEPTABLE", "the requested response format is not available"),
+                status=406,
+            )
         exc = exceptions.NotFound()
     if isinstance(exc, exceptions.APIException):
         code = _drf_code(exc)
@@ -139,6 +175,13 @@ def api_exception_handler(exc, context):
 
 def _is_api(request) -> bool:
     return request.path.startswith(("/api/", "/healthz"))
+
+
+def json_400(request, exception=None):
+    """A request Django refused before any view (e.g. a Host header not in ALLOWED_HOSTS)."""
+    if _is_api(request):
+        return JsonResponse(error_body("BAD_REQUEST", "the request was refused"), status=400)
+    return defaults.bad_request(request, exception)
 
 
 def json_404(request, exception=None):

@@ -34,7 +34,13 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def json_loads_strict(data: bytes | str) -> Any:
-    """Parse JSON refusing duplicate keys; NaN/Infinity are left for the canonical check."""
+    """Parse JSON refusing duplicate keys; NaN/Infinity are left for the canonical check.
+
+    Bytes must be UTF-8 without a BOM: ``json.loads`` would otherwise guess UTF-16/32, skip a
+    BOM and let encoded surrogates through, so one event could be read in several ways.
+    """
+    if isinstance(data, bytes | bytearray):
+        data = bytes(data).decode("utf-8")
     return json.loads(data, object_pairs_hook=_no_duplicates)
 
 
@@ -87,6 +93,9 @@ class StrictJSONParser(BaseParser):
             ) from None
         except RecursionError:
             raise ParseError("malformed JSON: nested too deeply") from None
+        except ValueError:
+            # What is left is int() refusing a literal beyond Python's digit limit (4300).
+            raise ParseError("malformed JSON: a number has too many digits") from None
 
 
 class RawBodyParser(BaseParser):

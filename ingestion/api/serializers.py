@@ -7,9 +7,54 @@ exist to document the shapes in the OpenAPI schema.
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from rest_framework import serializers
 
 from ..models import Session
+
+_UUID_TEXT = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+
+
+class StringField(serializers.CharField):
+    """A CharField that accepts only JSON strings (DRF's turns a number 5 into "5")."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class UUIDStringField(serializers.UUIDField):
+    """Only the hyphenated text form that the schema promises.
+
+    DRF's UUIDField also takes integers, braces, URNs and bare hex, none of which a client
+    reading the schema would send on purpose.
+    """
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not _UUID_TEXT.fullmatch(data):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
+def _holds_nul(value: Any) -> bool:
+    """True if any string or key of a JSON value holds NUL (walked without recursion)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 class StrictSerializer(serializers.Serializer):
@@ -27,9 +72,9 @@ class StrictSerializer(serializers.Serializer):
 
 
 class SessionCreateSerializer(StrictSerializer):
-    agent_id = serializers.CharField(max_length=200)
+    agent_id = StringField(max_length=200)
     metadata = serializers.DictField(required=False, default=dict)
-    session_id = serializers.UUIDField(required=False)
+    session_id = UUIDStringField(required=False)
 
     def validate_metadata(self, value):
         from agentops_sdk.chain import NonCanonicalValueError, canonicalize
@@ -40,6 +85,9 @@ class SessionCreateSerializer(StrictSerializer):
             raise serializers.ValidationError(f"{exc.reason} at {exc.path}") from None
         if len(encoded) > 16 * 1024:
             raise serializers.ValidationError("metadata is limited to 16 KiB")
+        # PostgreSQL's jsonb cannot hold U+0000; refused here for every database alike.
+        if _holds_nul(value):
+            raise serializers.ValidationError("metadata cannot contain NUL (U+0000) characters")
         return value
 
 
@@ -139,7 +187,12 @@ class ReportSerializer(serializers.Serializer):
     event_count = serializers.IntegerField()
     replay_fingerprint = serializers.CharField(allow_null=True)
     seal = serializers.DictField(allow_null=True)
-    redacted_events = serializers.ListField(child=serializers.IntegerField())
+    # null for a withheld payload on an event whose own sequence_number is not an integer
+    # (an uploaded, malformed log): the report names what it found, not a repaired value.
+    redacted_events = serializers.ListField(
+        child=serializers.IntegerField(allow_null=True),
+        help_text="sequence numbers of the events whose payload was withheld",
+    )
     spec_version = serializers.CharField()
 
 
@@ -149,7 +202,7 @@ class SealResultSerializer(serializers.Serializer):
 
 
 class VerifyRequestSerializer(StrictSerializer):
-    session_id = serializers.UUIDField()
+    session_id = UUIDStringField()
 
 
 class PublicKeySerializer(serializers.Serializer):

@@ -23,10 +23,17 @@ from .exceptions import ERROR_CODES, error_body
 from .parsers import RawBodyParser, StrictJSONParser, json_loads_strict
 
 
-def errors(*codes: str) -> dict[int, OpenApiResponse]:
-    """OpenAPI responses for the given error codes, grouped by HTTP status."""
+def errors(*codes: str, public: bool = False) -> dict[int, OpenApiResponse]:
+    """OpenAPI responses for the given error codes, grouped by HTTP status.
+
+    Every view can answer NOT_ACCEPTABLE (an Accept header or ``?format=`` it cannot render);
+    an authenticated one also the codes of authentication, throttling and the database.
+    """
+    common = ("NOT_ACCEPTABLE",)
+    if not public:
+        common += ("UNAUTHENTICATED", "RATE_LIMITED", "SERVICE_UNAVAILABLE")
     by_status: dict[int, list[str]] = {}
-    for code in ("UNAUTHENTICATED", "RATE_LIMITED", "SERVICE_UNAVAILABLE", *codes):
+    for code in (*common, *codes):
         by_status.setdefault(ERROR_CODES[code][0], []).append(code)
     return {
         http: OpenApiResponse(
@@ -48,7 +55,17 @@ def _query(serializer_class, request) -> dict:
     return query.validated_data
 
 
-class SessionListQuery(serializers.Serializer):
+class QuerySerializer(serializers.Serializer):
+    """Query parameters; an empty one (``?limit=``) is refused rather than read as absent."""
+
+    def to_internal_value(self, data):
+        empty = sorted(name for name in self.fields if name in data and data.get(name) == "")
+        if empty:
+            raise serializers.ValidationError({name: "must not be empty" for name in empty})
+        return super().to_internal_value(data)
+
+
+class SessionListQuery(QuerySerializer):
     agent_id = serializers.CharField(required=False, max_length=200)
     sealed = serializers.BooleanField(required=False, allow_null=True, default=None)
     evidence_class = serializers.ChoiceField(
@@ -66,7 +83,7 @@ class SessionListQuery(serializers.Serializer):
     offset = serializers.IntegerField(required=False, min_value=0, max_value=10**9, default=0)
 
 
-class EventListQuery(serializers.Serializer):
+class EventListQuery(QuerySerializer):
     after = serializers.IntegerField(required=False, min_value=-1, max_value=2**53 - 1, default=-1)
     limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=100)
 
@@ -109,7 +126,11 @@ class SessionsView(APIView):
             201: s.SessionSerializer,
             200: OpenApiResponse(s.SessionSerializer, description="the session already existed"),
             **errors(
-                "MALFORMED_JSON", "VALIDATION_ERROR", "SESSION_CONFLICT", "UNSUPPORTED_MEDIA_TYPE"
+                "MALFORMED_JSON",
+                "VALIDATION_ERROR",
+                "SESSION_CONFLICT",
+                "PAYLOAD_TOO_LARGE",
+                "UNSUPPORTED_MEDIA_TYPE",
             ),
         },
         summary="Start a session (idempotent for a given session_id)",
@@ -291,7 +312,7 @@ class KeysView(APIView):
     @extend_schema(
         operation_id="keys_list",
         auth=[],
-        responses={200: s.KeysSerializer},
+        responses={200: s.KeysSerializer, **errors("RATE_LIMITED", public=True)},
         summary="The service's current and retired public sealing keys (no authentication)",
     )
     def get(self, request):
@@ -306,10 +327,7 @@ class HealthView(APIView):
     @extend_schema(
         operation_id="health",
         auth=[],
-        responses={
-            200: s.HealthSerializer,
-            503: OpenApiResponse(s.ErrorSerializer, description="`SERVICE_UNAVAILABLE`"),
-        },
+        responses={200: s.HealthSerializer, **errors("SERVICE_UNAVAILABLE", public=True)},
         summary="Liveness and database reachability",
     )
     def get(self, request):

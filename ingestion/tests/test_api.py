@@ -623,9 +623,15 @@ def test_schema_lists_every_route_and_error_code():
         "METHOD_NOT_ALLOWED",
         "NOT_ACCEPTABLE",
         "INTERNAL_ERROR",
+        "BAD_REQUEST",
     }
 
 
 def test_unknown_route_answers_json_404():
     response = Client().get("/api/v1/nothing-here")
     assert_error(response, 404, "NOT_FOUND")
+
+
+def test_disallowed_host_answers_json_400():
+    response = Client().get("/api/v1/keys", HTTP_HOST="evil.example")
+    assert_error(response, 400, "BAD_REQUEST")

@@ -3,3 +3,19 @@
 __version__ = "0.1.0"
 SDK_NAME = "agentops-sdk"
 SOURCE_SDK_VER = f"{SDK_NAME}/{__version__}"
+
+__all__ = ["SDK_NAME", "SOURCE_SDK_VER", "Client", "ClientConfig", "Session", "__version__"]
+
+
+def __getattr__(name: str) -> object:
+    # The recording client is imported on first use, so that code needing only the chain
+    # rules or the verifier (the ingestion service, agentops-verify) does not load HTTP code.
+    if name in ("Client", "Session"):
+        from . import client
+
+        return getattr(client, name)
+    if name == "ClientConfig":
+        from .config import ClientConfig
+
+        return ClientConfig
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import rfc8785
@@ -84,6 +84,9 @@ AUTHORITY_SDK = "sdk"
 AUTHORITIES = frozenset({AUTHORITY_SERVER, AUTHORITY_SDK})
 
 MAX_SAFE_INTEGER = 2**53 - 1
+#: Deeper values are rejected: the reference serializer recurses once per level and would
+#: otherwise fail with RecursionError somewhere below Python's recursion limit.
+MAX_NESTING_DEPTH = 500
 
 SESSION_END_STATUSES = frozenset({"success", "failure", "timeout", "cancelled"})
 TOOL_RESULT_STATUSES = frozenset({"success", "error"})
@@ -93,6 +96,7 @@ MAX_ERROR_MESSAGE_CHARS = 500
 
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 _HEX = re.compile(r"[0-9a-f]+\Z")
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 # RFC 3339 in UTC with a literal Z, optional fraction. The producer's bytes are kept as sent.
 _RFC3339_UTC = re.compile(
     r"(\d{4})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):([0-5]\d):([0-5]\d|60)(\.\d{1,9})?Z\Z"
@@ -133,77 +137,125 @@ def _has_lone_surrogate(text: str) -> bool:
 
 
 def _find_problem(value: Any, path: str = "$") -> NonCanonicalValueError | None:
-    """Walk ``value`` and describe the first thing JCS cannot represent, with its path."""
-    stack: list[tuple[Any, str]] = [(value, path)]
-    while stack:
-        item, where = stack.pop()
-        kind = type(item)
-        if item is None or kind is bool:
-            continue
-        if kind is str:
-            if _has_lone_surrogate(item):
-                return NonCanonicalValueError(where, "string contains a lone surrogate")
-        elif isinstance(item, int) and not isinstance(item, bool):
-            if not -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
-                return NonCanonicalValueError(where, "integer outside ±(2^53-1)")
-        elif isinstance(item, float):
-            if item != item:
-                return NonCanonicalValueError(where, "NaN is not representable")
-            if item in (float("inf"), float("-inf")):
-                return NonCanonicalValueError(where, "Infinity is not representable")
-        elif isinstance(item, Mapping):
-            for key, child in item.items():
-                if not isinstance(key, str):
-                    return NonCanonicalValueError(where, f"object key {key!r} is not a string")
-                child_where = _child_path(where, key)
-                if _has_lone_surrogate(key):
-                    return NonCanonicalValueError(child_where, "key contains a lone surrogate")
-                stack.append((child, child_where))
-        elif isinstance(item, list | tuple):
-            for index, child in enumerate(item):
-                stack.append((child, _child_path(where, index)))
-        else:
-            return NonCanonicalValueError(where, f"{kind.__name__} is not a JSON value")
+    """Walk ``value`` and describe the first thing JCS cannot represent, with its path.
+
+    The walk goes level by level, so a value nested deeper than ``MAX_NESTING_DEPTH`` (or a
+    container that holds itself) is reported instead of exhausting the stack or looping.
+    """
+    level: list[tuple[Any, str]] = [(value, path)]
+    depth = 0
+    while level:
+        depth += 1
+        if depth > MAX_NESTING_DEPTH:
+            where = level[0][1]
+            return NonCanonicalValueError(
+                where, f"value nested deeper than {MAX_NESTING_DEPTH} levels (or cyclic)"
+            )
+        below: list[tuple[Any, str]] = []
+        for item, where in level:
+            kind = type(item)
+            if item is None or kind is bool:
+                continue
+            if kind is str:
+                if _has_lone_surrogate(item):
+                    return NonCanonicalValueError(where, "string contains a lone surrogate")
+            elif isinstance(item, int) and not isinstance(item, bool):
+                if not -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+                    return NonCanonicalValueError(where, "integer outside ±(2^53-1)")
+            elif isinstance(item, float):
+                if item != item:
+                    return NonCanonicalValueError(where, "NaN is not representable")
+                if item in (float("inf"), float("-inf")):
+                    return NonCanonicalValueError(where, "Infinity is not representable")
+            elif isinstance(item, Mapping):
+                for key, child in item.items():
+                    if not isinstance(key, str):
+                        return NonCanonicalValueError(where, f"object key {key!r} is not a string")
+                    child_where = _child_path(where, key)
+                    if _has_lone_surrogate(key):
+                        return NonCanonicalValueError(child_where, "key contains a lone surrogate")
+                    below.append((child, child_where))
+            elif isinstance(item, list | tuple):
+                below.extend((child, _child_path(where, index)) for index, child in enumerate(item))
+            else:
+                return NonCanonicalValueError(where, f"{kind.__name__} is not a JSON value")
+        level = below
     return None
 
 
+# Floats whose ``repr`` is already the ECMAScript form RFC 8785 prescribes: finite, not
+# integral (``2.0`` must become ``2``) and within the range where both ``repr`` and
+# ECMAScript use plain decimal notation (ECMAScript switches to exponents below 1e-6 and from
+# 1e21, ``repr`` below 1e-4 and from 1e16; the narrower window is the one both agree on).
+_FAST_FLOAT_MIN = 1e-4
+_FAST_FLOAT_MAX = 1e16
+
+
 def _fast_domain(value: Any) -> bool:
-    """True when ``json.dumps`` provably produces the RFC 8785 bytes for ``value``.
+    """True when the C JSON encoder provably produces the RFC 8785 bytes for ``value``.
 
     The domain: dicts with str keys free of astral characters (so code-point order equals
-    UTF-16 order), lists, str, bool, None and exact ints within ±(2^53-1). Floats of any kind,
-    int subclasses and tuples are left to the reference implementation.
+    UTF-16 order), lists, str, bool, None, exact ints within ±(2^53-1) and plain floats whose
+    ``repr`` is the ECMAScript form (see ``_FAST_FLOAT_MIN``), nested at most
+    ``MAX_NESTING_DEPTH`` levels. Everything else (other floats, subclasses, tuples, other
+    mappings) is left to the reference implementation. The property test in the SDK suite
+    checks this claim against ``rfc8785`` on arbitrary JSON values.
     """
-    stack = [value]
-    pop = stack.pop
-    extend = stack.extend
-    while stack:
-        item = pop()
-        kind = type(item)
-        if kind is str or kind is bool or item is None:
-            continue
-        if kind is int:
-            if -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+    level = [value]
+    depth = 0
+    while level:
+        depth += 1
+        if depth > MAX_NESTING_DEPTH:
+            return False  # too deep for the encoders, or a container holding itself
+        below: list[Any] = []
+        extend = below.extend
+        for item in level:
+            kind = type(item)
+            if kind is str or kind is bool or item is None:
                 continue
-            return False
-        if kind is dict:
-            for key in item:
-                if type(key) is not str:
+            if kind is dict:
+                for key in item:
+                    if type(key) is not str:
+                        return False
+                    if not key.isascii() and any(ord(ch) > 0xFFFF for ch in key):
+                        return False
+                extend(item.values())
+            elif kind is list:
+                extend(item)
+            elif kind is int:
+                if not -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
                     return False
-                if not key.isascii() and any(ord(ch) > 0xFFFF for ch in key):
+            elif kind is float:
+                if not _FAST_FLOAT_MIN <= abs(item) < _FAST_FLOAT_MAX or item.is_integer():
                     return False
-            extend(item.values())
-            continue
-        if kind is list:
-            extend(item)
-            continue
-        return False
+            else:
+                return False
+        level = below
     return True
 
 
-_fast_encoder = json.JSONEncoder(
-    ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
-)
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
+
+
+# One C encoder built once: ``JSONEncoder.encode`` would build a new one on every call.
+# Without markers there is no cycle check; ``_fast_domain`` already bounds the depth.
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+_c_escape = getattr(json.encoder, "c_encode_basestring", None)
+if _c_make_encoder is not None and _c_escape is not None:
+    _c_chunks = _c_make_encoder(None, _not_json, _c_escape, None, ":", ",", True, False, False)
+
+    def _fast_encode(value: Any) -> str:
+        return "".join(_c_chunks(value, 0))
+
+else:  # pragma: no cover - CPython always has the C accelerator
+    _fast_encode = json.JSONEncoder(
+        ensure_ascii=False,
+        allow_nan=False,
+        sort_keys=True,
+        separators=(",", ":"),
+        check_circular=False,
+    ).encode
 
 
 def canonicalize(value: Any) -> bytes:
@@ -214,11 +266,16 @@ def canonicalize(value: Any) -> bytes:
     serialized by the ``rfc8785`` reference implementation.
     """
     if _fast_domain(value):
-        text = _fast_encoder.encode(value)
+        try:
+            text = _fast_encode(value)
+        except RecursionError as exc:  # only when the caller's own stack is already deep
+            raise NonCanonicalValueError("$", "value nested too deeply to serialize") from exc
         try:
             return text.encode("utf-8")
         except UnicodeEncodeError:
             problem = _find_problem(value)
+            if problem is None:  # pragma: no cover - only strings can fail to encode
+                raise
             raise problem from None  # a lone surrogate, located by the walk
     problem = _find_problem(value)
     if problem is not None:
@@ -227,6 +284,8 @@ def canonicalize(value: Any) -> bytes:
         return rfc8785.dumps(value)
     except rfc8785.CanonicalizationError as exc:  # pragma: no cover - walk finds these first
         raise NonCanonicalValueError("$", str(exc)) from exc
+    except RecursionError as exc:
+        raise NonCanonicalValueError("$", "value nested too deeply to serialize") from exc
 
 
 def canonicalize_reference(value: Any) -> bytes:
@@ -250,9 +309,53 @@ def signed_fields(event: Mapping[str, Any]) -> dict[str, Any]:
     return {name: event.get(name) for name in SIGNED_FIELDS}
 
 
+def _plain_text(text: str) -> bool:
+    """True when JCS writes ``text`` as-is between quotes (nothing to escape, no surrogate)."""
+    return text.isprintable() and '"' not in text and "\\" not in text
+
+
+def _canonical_signed_fields(event: Mapping[str, Any]) -> bytes:
+    """JCS of the seven signed fields, written directly when every value is plain.
+
+    Verification computes this for every event, so the common shape (plain strings, a safe
+    integer, a string or null link) skips the generic walk; the key order below is the
+    UTF-16 order of the seven names. Anything else goes through ``canonicalize``. The SDK
+    suite checks this against ``rfc8785`` on arbitrary values.
+    """
+    get = event.get
+    event_id = get("event_id")
+    event_type = get("event_type")
+    payload_hash_ = get("payload_hash")
+    prev = get("prev_event_hash")
+    sequence = get("sequence_number")
+    session_id = get("session_id")
+    timestamp = get("timestamp_wall")
+    if (
+        type(event_id) is str
+        and type(event_type) is str
+        and type(payload_hash_) is str
+        and type(session_id) is str
+        and type(timestamp) is str
+        and type(sequence) is int
+        and -MAX_SAFE_INTEGER <= sequence <= MAX_SAFE_INTEGER
+        and (prev is None or type(prev) is str)
+        and _plain_text(
+            event_id + event_type + payload_hash_ + (prev or "") + session_id + timestamp
+        )
+    ):
+        link = "null" if prev is None else f'"{prev}"'
+        return (
+            f'{{"event_id":"{event_id}","event_type":"{event_type}",'
+            f'"payload_hash":"{payload_hash_}","prev_event_hash":{link},'
+            f'"sequence_number":{sequence},"session_id":"{session_id}",'
+            f'"timestamp_wall":"{timestamp}"}}'
+        ).encode()
+    return canonicalize(signed_fields(event))
+
+
 def event_hash(event: Mapping[str, Any]) -> str:
     """``sha256_hex(JCS(the seven signed fields))``; other fields do not matter."""
-    return sha256_hex(canonicalize(signed_fields(event)))
+    return hashlib.sha256(_canonical_signed_fields(event)).hexdigest()
 
 
 def event_hash_from_parts(
@@ -328,6 +431,8 @@ def genesis_problem(event: Mapping[str, Any]) -> str | None:
 def is_uuid(value: Any) -> bool:
     if type(value) is not str or len(value) != 36:
         return False
+    if _CANONICAL_UUID.match(value):
+        return True  # the usual form; uuid.UUID below accepts a few more spellings
     try:
         uuid.UUID(value)
     except ValueError:
@@ -363,88 +468,136 @@ def _either(payload: Mapping[str, Any], plain: str, hashed: str) -> str | None:
     return f"requires {plain} or {hashed}"
 
 
+def _names(values: Iterable[str]) -> str:
+    return ", ".join(sorted(values))
+
+
+def _non_empty_str(value: Any) -> bool:
+    return type(value) is str and value != ""
+
+
+def _one_of(allowed: frozenset[str]) -> Callable[[Any], bool]:
+    # Only strings are looked up: a list or dict value would make the set lookup raise.
+    return lambda value: type(value) is str and value in allowed
+
+
+def _present(value: Any) -> bool:
+    return True
+
+
+# Per event type, the payload fields it must carry: (name, check, what the value must be).
+# Built once: verification runs this for every event of every session.
+_Requirement = tuple[str, Callable[[Any], bool], str]
+_REQUIRED: dict[str, tuple[_Requirement, ...]] = {
+    "SESSION_START": (("agent_id", _non_empty_str, "a non-empty string"),),
+    "SESSION_END": (
+        ("status", _one_of(SESSION_END_STATUSES), "one of " + _names(SESSION_END_STATUSES)),
+        ("duration_ms", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    ),
+    "MODEL_REQUEST": (("model", _is_str, "a string"),),
+    "MODEL_RESPONSE": (
+        ("model", _is_str, "a string"),
+        ("finish_reason", _is_str, "a string"),
+    ),
+    "TOOL_CALL": (("tool_name", _non_empty_str, "a non-empty string"),),
+    "TOOL_RESULT": (
+        ("tool_name", _non_empty_str, "a non-empty string"),
+        ("status", _one_of(TOOL_RESULT_STATUSES), "one of " + _names(TOOL_RESULT_STATUSES)),
+    ),
+    "DECISION_TRACE": tuple(
+        (name, _present, "") for name in ("decision_id", "inputs", "outputs", "justification")
+    ),
+    "ERROR": (
+        ("error_type", _is_str, "a string"),
+        (
+            "message",
+            lambda v: _is_str(v) and len(v) <= MAX_ERROR_MESSAGE_CHARS,
+            f"a string of at most {MAX_ERROR_MESSAGE_CHARS} characters",
+        ),
+        ("fatal", lambda v: type(v) is bool, "a boolean"),
+    ),
+    "ANNOTATION": (
+        ("annotator_id", _is_str, "a string"),
+        ("annotation_type", _one_of(ANNOTATION_TYPES), "one of " + _names(ANNOTATION_TYPES)),
+        ("content", _present, ""),
+    ),
+    "LOG_DROP": (
+        ("dropped_count", lambda v: _is_int(v) and v > 0, "an integer > 0"),
+        ("drop_reason", _one_of(DROP_REASONS), "one of " + _names(DROP_REASONS)),
+    ),
+}
+
+
+def _model_request_problems(payload: Mapping[str, Any]) -> list[str]:
+    if "messages" in payload:
+        return [] if isinstance(payload["messages"], list) else ["messages must be a list"]
+    if "prompt_hash" in payload:
+        return [] if _is_hex(payload["prompt_hash"]) else ["prompt_hash must be lowercase hex"]
+    return ["requires messages or prompt_hash"]
+
+
+def _tool_call_problems(payload: Mapping[str, Any]) -> list[str]:
+    if "args" in payload:
+        return [] if isinstance(payload["args"], Mapping) else ["args must be an object"]
+    problem = _either(payload, "args", "args_hash")
+    return [problem] if problem else []
+
+
+def _either_problems(plain: str, hashed: str) -> Callable[[Mapping[str, Any]], list[str]]:
+    def problems(payload: Mapping[str, Any]) -> list[str]:
+        problem = _either(payload, plain, hashed)
+        return [problem] if problem else []
+
+    return problems
+
+
+def _log_drop_problems(payload: Mapping[str, Any]) -> list[str]:
+    problems = []
+    count = payload.get("dropped_count")
+    if "cumulative_drops" not in payload:
+        problems.append("requires cumulative_drops")
+    else:
+        total = payload["cumulative_drops"]
+        if not (_is_int(total) and (not _is_int(count) or total >= count)):
+            problems.append("cumulative_drops must be an integer >= dropped_count")
+    if "sequence_range" in payload:
+        rng = payload["sequence_range"]
+        if not (
+            isinstance(rng, list)
+            and len(rng) == 2
+            and all(_is_int(n) and n >= 0 for n in rng)
+            and rng[0] <= rng[1]
+        ):
+            problems.append("sequence_range must be [first, last] with first <= last")
+    return problems
+
+
+# Checks beyond "field present and of the right kind", run after _REQUIRED, in this order.
+_FURTHER: dict[str, Callable[[Mapping[str, Any]], list[str]]] = {
+    "MODEL_REQUEST": _model_request_problems,
+    "MODEL_RESPONSE": _either_problems("content", "content_hash"),
+    "TOOL_CALL": _tool_call_problems,
+    "TOOL_RESULT": _either_problems("result", "result_hash"),
+    "LOG_DROP": _log_drop_problems,
+}
+
+
 def payload_problems(event_type: str, payload: Any) -> list[str]:
     """Describe how ``payload`` breaks the required fields of ``event_type`` (spec §4)."""
     if not isinstance(payload, Mapping):
         return ["payload must be an object"]
+    if type(event_type) is not str:
+        return []
     problems: list[str] = []
-
-    def need(name: str, check, what: str) -> None:
+    for name, check, what in _REQUIRED.get(event_type, ()):
         if name not in payload:
             problems.append(f"requires {name}")
         elif not check(payload[name]):
             problems.append(f"{name} must be {what}")
-
-    if event_type == "SESSION_START":
-        need("agent_id", lambda v: _is_str(v) and v != "", "a non-empty string")
-    elif event_type == "SESSION_END":
-        need("status", lambda v: v in SESSION_END_STATUSES, "one of " + _names(SESSION_END_STATUSES))
-        need("duration_ms", lambda v: _is_int(v) and v >= 0, "an integer >= 0")
-    elif event_type == "MODEL_REQUEST":
-        need("model", _is_str, "a string")
-        if "messages" in payload:
-            if not isinstance(payload["messages"], list):
-                problems.append("messages must be a list")
-        elif "prompt_hash" in payload:
-            if not _is_hex(payload["prompt_hash"]):
-                problems.append("prompt_hash must be lowercase hex")
-        else:
-            problems.append("requires messages or prompt_hash")
-    elif event_type == "MODEL_RESPONSE":
-        need("model", _is_str, "a string")
-        need("finish_reason", _is_str, "a string")
-        problems.extend(p for p in [_either(payload, "content", "content_hash")] if p)
-    elif event_type == "TOOL_CALL":
-        need("tool_name", lambda v: _is_str(v) and v != "", "a non-empty string")
-        if "args" in payload:
-            if not isinstance(payload["args"], Mapping):
-                problems.append("args must be an object")
-        else:
-            problems.extend(p for p in [_either(payload, "args", "args_hash")] if p)
-    elif event_type == "TOOL_RESULT":
-        need("tool_name", lambda v: _is_str(v) and v != "", "a non-empty string")
-        need("status", lambda v: v in TOOL_RESULT_STATUSES, "one of " + _names(TOOL_RESULT_STATUSES))
-        problems.extend(p for p in [_either(payload, "result", "result_hash")] if p)
-    elif event_type == "DECISION_TRACE":
-        for name in ("decision_id", "inputs", "outputs", "justification"):
-            if name not in payload:
-                problems.append(f"requires {name}")
-    elif event_type == "ERROR":
-        need("error_type", _is_str, "a string")
-        need(
-            "message",
-            lambda v: _is_str(v) and len(v) <= MAX_ERROR_MESSAGE_CHARS,
-            f"a string of at most {MAX_ERROR_MESSAGE_CHARS} characters",
-        )
-        need("fatal", lambda v: type(v) is bool, "a boolean")
-    elif event_type == "ANNOTATION":
-        need("annotator_id", _is_str, "a string")
-        need("annotation_type", lambda v: v in ANNOTATION_TYPES, "one of " + _names(ANNOTATION_TYPES))
-        if "content" not in payload:
-            problems.append("requires content")
-    elif event_type == "LOG_DROP":
-        need("dropped_count", lambda v: _is_int(v) and v > 0, "an integer > 0")
-        need("drop_reason", lambda v: v in DROP_REASONS, "one of " + _names(DROP_REASONS))
-        count = payload.get("dropped_count")
-        need(
-            "cumulative_drops",
-            lambda v: _is_int(v) and (not _is_int(count) or v >= count),
-            "an integer >= dropped_count",
-        )
-        if "sequence_range" in payload:
-            rng = payload["sequence_range"]
-            if not (
-                isinstance(rng, list)
-                and len(rng) == 2
-                and all(_is_int(n) and n >= 0 for n in rng)
-                and rng[0] <= rng[1]
-            ):
-                problems.append("sequence_range must be [first, last] with first <= last")
+    further = _FURTHER.get(event_type)
+    if further is not None:
+        problems.extend(further(payload))
     return problems
-
-
-def _names(values: Iterable[str]) -> str:
-    return ", ".join(sorted(values))
 
 
 def envelope_field_problems(event: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -455,15 +608,23 @@ def envelope_field_problems(event: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("session_id", is_uuid, "a UUID string"),
         ("sequence_number", lambda v: _is_int(v) and 0 <= v <= MAX_SAFE_INTEGER, "an integer >= 0"),
         ("timestamp_wall", is_rfc3339_utc, "an RFC 3339 UTC timestamp ending in Z"),
-        ("timestamp_monotonic", lambda v: _is_int(v) and 0 <= v <= MAX_SAFE_INTEGER, "an integer >= 0"),
+        (
+            "timestamp_monotonic",
+            lambda v: _is_int(v) and 0 <= v <= MAX_SAFE_INTEGER,
+            "an integer >= 0",
+        ),
         ("event_type", _is_str, "a string"),
         ("source_sdk_ver", _is_str, "a string"),
         ("schema_ver", _is_str, "a string"),
         ("payload", lambda v: v is None or isinstance(v, Mapping), "an object or null"),
         ("payload_hash", is_sha256_hex, "64 lowercase hex characters"),
-        ("prev_event_hash", lambda v: v is None or is_sha256_hex(v), "null or 64 lowercase hex characters"),
+        (
+            "prev_event_hash",
+            lambda v: v is None or is_sha256_hex(v),
+            "null or 64 lowercase hex characters",
+        ),
         ("event_hash", is_sha256_hex, "64 lowercase hex characters"),
-        ("chain_authority", lambda v: v in AUTHORITIES, "'server' or 'sdk'"),
+        ("chain_authority", lambda v: _is_str(v) and v in AUTHORITIES, "'server' or 'sdk'"),
         ("authority_id", _is_str, "a string"),
     )
     for name, check, what in checks:

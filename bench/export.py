@@ -1,0 +1,333 @@
+"""Benchmark: exports of long sessions, end to end through ``compliance.services.export_render``.
+
+Seeds a database with realistic sealed sessions (model requests, responses, tool calls and
+results, built by the SDK's own chain rules and signed with the service's key), inserted
+directly with ``bulk_create`` to save time, and evaluated under the default policy as the
+seal hook would. Then each export runs in a subprocess of its own, so that its peak RSS is
+its alone: verification, findings, rendering and the ledger row included.
+
+Targets: the PDF of a 10,000-event session in at most 20 s and 600 MB; the compliance JSON of
+a 100,000-event session in at most 10 s and 200 MB, with a peak RSS that does not grow with the
+session (compared with the same export of a 10,000-event session).
+
+Runs on a temporary SQLite database by default. With ``DATABASE_URL=postgres://...`` it
+creates (and drops afterwards) the database ``<name>_bench_export`` on that server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+# Run as a script, bench/ is first on sys.path and bench/policy.py would shadow the policy
+# package: the repository goes first, bench/ last (for _common).
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != HERE]
+sys.path.insert(0, str(ROOT))
+sys.path.append(str(HERE))
+
+from _common import session_events, summary_print, table_print  # noqa: E402
+
+PDF_EVENTS = 10_000
+JSON_EVENTS = 100_000
+TARGET_PDF_SECONDS = 20.0
+TARGET_PDF_RSS_MB = 600.0
+TARGET_JSON_SECONDS = 10.0
+TARGET_JSON_RSS_MB = 200.0
+# "Does not grow with the session": ten times the events may cost at most this much more.
+TARGET_JSON_RSS_GROWTH_MB = 40.0
+SERVICE_ID = "bench-ingest-01"
+_BATCH = 5000
+
+
+def _django_setup() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "agentops.settings")
+    import django
+
+    django.setup()
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory, in MB.
+
+    Linux copies ``ru_maxrss`` from the parent at fork, and exec keeps it, so a child of the
+    seeding process would report the parent's peak; VmHWM belongs to the new address space.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+# --------------------------------------------------------------------------------------
+# Seeding (parent process)
+# --------------------------------------------------------------------------------------
+
+
+def seed(count: int, *, seed_value: int) -> str:
+    """A sealed session of ``count`` events (seal included) with its policy findings."""
+    from agentops_sdk import chain
+    from django.utils import timezone
+
+    from ingestion import keys
+    from ingestion.models import Event, EvidenceClass, Project, Session
+    from policy.services import session_findings_evaluate
+
+    project, _ = Project.objects.get_or_create(name="bench")
+    events = session_events(count, private_key=keys.signing_key(), seed=seed_value)
+    first = next(events)
+    now = timezone.now()
+    session = Session.objects.create(
+        id=first["session_id"], project=project, agent_id="support-bot", created_at=now
+    )
+
+    def row(envelope: dict) -> Event:
+        return Event(
+            session=session,
+            sequence_number=envelope["sequence_number"],
+            event_id=envelope["event_id"],
+            timestamp_wall=envelope["timestamp_wall"],
+            timestamp_monotonic=envelope["timestamp_monotonic"],
+            event_type=envelope["event_type"],
+            source_sdk_ver=envelope["source_sdk_ver"],
+            schema_ver=envelope["schema_ver"],
+            payload_jcs=chain.canonicalize(envelope["payload"]).decode("utf-8"),
+            payload_hash=envelope["payload_hash"],
+            prev_event_hash=envelope["prev_event_hash"],
+            event_hash=envelope["event_hash"],
+            chain_authority=envelope["chain_authority"],
+            authority_id=envelope["authority_id"],
+            received_at=now,
+        )
+
+    batch = [row(first)]
+    last = first
+    for envelope in events:
+        batch.append(row(envelope))
+        last = envelope
+        if len(batch) == _BATCH:
+            Event.objects.bulk_create(batch)
+            batch = []
+    Event.objects.bulk_create(batch)
+    # Sealed only now: the triggers refuse events in a sealed session.
+    Session.objects.filter(pk=session.pk).update(
+        head_sequence=last["sequence_number"],
+        head_hash=last["event_hash"],
+        event_count=count - 1,
+        has_session_end=True,
+        last_event_at=now,
+        sealed_at=now,
+        evidence_class=EvidenceClass.AUTHORITATIVE,
+    )
+    session_findings_evaluate(session=Session.objects.get(pk=session.pk))
+    return str(session.pk)
+
+
+# --------------------------------------------------------------------------------------
+# One measured export (child process)
+# --------------------------------------------------------------------------------------
+
+
+def child(fmt: str, session_id: str) -> None:
+    _django_setup()
+    from compliance.exports.context import Actor
+    from compliance.services import export_render
+    from ingestion.models import Session
+
+    session = Session.objects.get(pk=session_id)
+    actor = Actor.for_command("bench/export.py", operator="bench")
+    began = time.perf_counter()
+    rendered = export_render(session=session, fmt=fmt, actor=actor)
+    seconds = time.perf_counter() - began
+    rendered.file.close()
+    record = rendered.record
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "peak_rss_mb": _peak_rss_mb(),
+                "size_bytes": record.size_bytes,
+                "status": record.verification_status,
+                "evidence_class": record.evidence_class,
+            }
+        )
+    )
+
+
+def measure(fmt: str, session_id: str, env: dict[str, str]) -> dict:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", fmt, session_id],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
+        raise SystemExit(f"the {fmt} export of {session_id} failed")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------------------
+# The database
+# --------------------------------------------------------------------------------------
+
+
+def _postgres_bench_url(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/") + "_bench_export"
+    return urlunsplit(parts._replace(path="/" + name)), name
+
+
+def _postgres_admin(url: str, *statements: str) -> None:
+    import psycopg
+
+    parts = urlsplit(url)
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as connection:
+        for statement in statements:
+            connection.execute(statement)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pdf-events", type=int, default=PDF_EVENTS)
+    parser.add_argument("--json-events", type=int, default=JSON_EVENTS)
+    parser.add_argument("--child", nargs=2, metavar=("FORMAT", "SESSION"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return 0
+
+    with tempfile.TemporaryDirectory(prefix="agentops-bench-export-") as tmp:
+        env = dict(os.environ)
+        given = os.environ.get("DATABASE_URL", "")
+        postgres = given.startswith(("postgres://", "postgresql://"))
+        if postgres:
+            url, name = _postgres_bench_url(given)
+            _postgres_admin(given, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
+        else:
+            url = f"sqlite:///{tmp}/bench.sqlite3"
+        env.update(
+            DATABASE_URL=url,
+            DJANGO_SETTINGS_MODULE="agentops.settings",
+            AGENTOPS_INGESTION_SERVICE_ID=SERVICE_ID,
+            AGENTOPS_DEV_SEAL_KEY_FILE=f"{tmp}/seal-key.pem",
+            AGENTOPS_SEAL_KEY_FILE="",
+        )
+        os.environ.update(env)
+        try:
+            return run(args, env, "PostgreSQL" if postgres else "SQLite")
+        finally:
+            if postgres:
+                from django.db import connections
+
+                connections.close_all()
+                _postgres_admin(given, f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def run(args: argparse.Namespace, env: dict[str, str], database: str) -> int:
+    _django_setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    print(f"database: {database}")
+    sessions = {}
+    for label, count, seed_value in (
+        ("pdf", args.pdf_events, 1),
+        ("json-small", args.json_events // 10, 2),
+        ("json", args.json_events, 3),
+    ):
+        began = time.perf_counter()
+        sessions[label] = seed(count, seed_value=seed_value)
+        print(f"seeded {count:,} events ({label}) in {time.perf_counter() - began:.1f} s")
+
+    results = {
+        "pdf": measure("pdf", sessions["pdf"], env),
+        "json-small": measure("json", sessions["json-small"], env),
+        "json": measure("json", sessions["json"], env),
+        "jsonl": measure("jsonl", sessions["json"], env),
+    }
+    for label, result in results.items():
+        if result["evidence_class"] != "AUTHORITATIVE_EVIDENCE":
+            print(f"unexpected verdict for {label}: {result}")
+            return 1
+
+    table_print(
+        ["export", "events", "seconds", "peak RSS MB", "size MB"],
+        [
+            [
+                label,
+                count,
+                f"{r['seconds']:.2f}",
+                f"{r['peak_rss_mb']:.0f}",
+                f"{r['size_bytes'] / 1e6:.1f}",
+            ]
+            for label, count, r in (
+                ("PDF", args.pdf_events, results["pdf"]),
+                ("compliance JSON", args.json_events // 10, results["json-small"]),
+                ("compliance JSON", args.json_events, results["json"]),
+                ("JSONL", args.json_events, results["jsonl"]),
+            )
+        ],
+    )
+    pdf, json_big, json_small = results["pdf"], results["json"], results["json-small"]
+    growth = json_big["peak_rss_mb"] - json_small["peak_rss_mb"]
+    figures = [
+        [
+            f"PDF, {args.pdf_events:,} events (s)",
+            round(pdf["seconds"], 2),
+            TARGET_PDF_SECONDS,
+            pdf["seconds"] <= TARGET_PDF_SECONDS,
+        ],
+        [
+            f"PDF, {args.pdf_events:,} events, peak RSS (MB)",
+            round(pdf["peak_rss_mb"]),
+            TARGET_PDF_RSS_MB,
+            pdf["peak_rss_mb"] <= TARGET_PDF_RSS_MB,
+        ],
+        [
+            f"compliance JSON, {args.json_events:,} events (s)",
+            round(json_big["seconds"], 2),
+            TARGET_JSON_SECONDS,
+            json_big["seconds"] <= TARGET_JSON_SECONDS,
+        ],
+        [
+            f"compliance JSON, {args.json_events:,} events, peak RSS (MB)",
+            round(json_big["peak_rss_mb"]),
+            TARGET_JSON_RSS_MB,
+            json_big["peak_rss_mb"] <= TARGET_JSON_RSS_MB,
+        ],
+        [
+            "compliance JSON peak RSS growth for 10x the events (MB)",
+            round(growth),
+            TARGET_JSON_RSS_GROWTH_MB,
+            growth <= TARGET_JSON_RSS_GROWTH_MB,
+        ],
+        [
+            f"JSONL, {args.json_events:,} events (s)",
+            round(results["jsonl"]["seconds"], 2),
+            TARGET_JSON_SECONDS,
+            results["jsonl"]["seconds"] <= TARGET_JSON_SECONDS,
+        ],
+    ]
+    summary_print("export", figures)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

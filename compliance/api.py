@@ -1,0 +1,128 @@
+"""``GET /api/v1/sessions/{id}/export``: a session as compliance JSON, JSONL or PDF.
+
+Authenticated like the rest of the API; a session of another project is answered exactly
+like one that does not exist. Every answer is recorded in the export ledger before its first
+byte is sent: the bytes are rendered to a temporary file, hashed, recorded, then streamed.
+"""
+
+from __future__ import annotations
+
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.views import APIView
+
+from ingestion.api.views import errors
+from ingestion.selectors import session_get
+
+from . import services
+from .exports.context import Actor
+from .models import ExportFormat
+
+
+class ExportQuery(serializers.Serializer):
+    format = serializers.ChoiceField(
+        choices=ExportFormat.values,
+        default=ExportFormat.JSON,
+        help_text="json: compliance JSON export (RFC 8785, spec §8); jsonl: the stored chain, "
+        "one event per line, seal last; pdf: the report for people.",
+    )
+
+
+class ErrorsAsJson(BaseContentNegotiation):
+    """``format`` names the export here, not a DRF renderer, and a successful answer is a
+    file, not a rendered body; errors are always the API's JSON error shape."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        renderer = renderers[0]
+        return renderer, renderer.media_type
+
+
+def _header(name: str, description: str) -> OpenApiParameter:
+    return OpenApiParameter(
+        name,
+        OpenApiTypes.STR,
+        location=OpenApiParameter.HEADER,
+        response=[200],
+        description=description,
+    )
+
+
+EXPORT_DESCRIPTION = """\
+Renders the session at request time: the stored chain is read and verified again with the
+service's keys, and the policy findings attached. The answer is an attachment named
+`agentops-<session>-<yyyymmdd>[-unsealed].<json|jsonl|pdf>`; every export is recorded in the
+append-only export ledger (who, when, SHA-256 and size of the bytes, verification status and
+evidence class at that moment) before it is sent.
+
+An unsealed session can be exported; each format says so. The compliance JSON has
+`session.sealed: false` and an `UNSEALED` notice, the PDF an `UNSEALED SESSION` banner. A JSONL
+file may hold nothing but the events, so there the file name ends in `-unsealed`, the
+`X-AgentOps-Sealed` header is `false`, and any verifier reports `UNSEALED_SESSION` (no
+CHAIN_SEAL line).
+
+A PDF names the SHA-256 of a compliance JSON export made at the same moment and recorded in the
+ledger (not returned by this request)."""
+
+
+class SessionExportView(APIView):
+    content_negotiation_class = ErrorsAsJson
+
+    @extend_schema(
+        operation_id="sessions_export",
+        parameters=[
+            ExportQuery,
+            _header("X-AgentOps-Export-Id", "the export's entry in the export ledger"),
+            _header("X-AgentOps-Export-SHA256", "SHA-256 of the returned bytes"),
+            _header("X-AgentOps-Sealed", "`true` or `false`"),
+            _header("X-AgentOps-Verification", "`PASS` or `FAIL`, verified at export time"),
+            _header("X-AgentOps-Evidence-Class", "the evidence class, or `none` on FAIL"),
+            _header(
+                "X-AgentOps-Cites-JSON-SHA256",
+                "PDF only: SHA-256 of the compliance JSON export the PDF names",
+            ),
+        ],
+        responses={
+            (200, "application/json"): OpenApiResponse(
+                OpenApiTypes.OBJECT, description="compliance JSON export (spec §8)"
+            ),
+            (200, "application/x-ndjson"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="JSONL: one §2 event per line, seal last"
+            ),
+            (200, "application/pdf"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="PDF report"
+            ),
+            **errors("SESSION_NOT_FOUND", "VALIDATION_ERROR"),
+        },
+        summary="Export a session as compliance JSON, JSONL or PDF (recorded in the ledger)",
+        description=EXPORT_DESCRIPTION,
+    )
+    def get(self, request, session_id: str):
+        session = session_get(project=request.auth.project, session_id=session_id)
+        query = ExportQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        rendered = services.export_render(
+            session=session,
+            fmt=query.validated_data["format"],
+            actor=Actor.for_api_key(request.auth),
+        )
+        record = rendered.record
+        response = FileResponse(
+            rendered.file,
+            as_attachment=True,
+            filename=rendered.file_name,
+            content_type=rendered.content_type,
+        )
+        response["X-AgentOps-Export-Id"] = str(record.pk)
+        response["X-AgentOps-Export-SHA256"] = record.sha256
+        response["X-AgentOps-Sealed"] = "true" if record.sealed else "false"
+        response["X-AgentOps-Verification"] = record.verification_status
+        response["X-AgentOps-Evidence-Class"] = record.evidence_class or "none"
+        if record.json_export is not None:
+            response["X-AgentOps-Cites-JSON-SHA256"] = record.json_export.sha256
+        return response

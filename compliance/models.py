@@ -1,0 +1,106 @@
+"""The export ledger: one row for every artifact the service hands out.
+
+The ledger is evidence about the evidence: it answers "who received which bytes of which
+session, when, and what did verification say at that moment". Rows are never changed or
+deleted; database triggers (migration 0002) refuse UPDATE, DELETE and TRUNCATE. The
+``save()``/``delete()`` overrides only make mistakes fail early in Python.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from ingestion.errors import AppendOnlyError
+
+
+class ExportFormat(models.TextChoices):
+    JSON = "json", "Compliance JSON"
+    JSONL = "jsonl", "JSONL event log"
+    PDF = "pdf", "PDF report"
+
+
+class ExportChannel(models.TextChoices):
+    API = "api", "API"
+    ADMIN = "admin", "Admin console"
+    COMMAND = "command", "Management command"
+
+
+class ExportRecord(models.Model):
+    session = models.ForeignKey(
+        "ingestion.Session", on_delete=models.PROTECT, related_name="exports"
+    )
+    format = models.CharField(max_length=8, choices=ExportFormat.choices)
+    file_name = models.CharField(max_length=200)
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.BigIntegerField()
+    # The moment written inside the artifact (the compliance JSON's exported_at); the chain,
+    # its verification and the findings were all taken at that moment.
+    exported_at = models.DateTimeField()
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    channel = models.CharField(max_length=16, choices=ExportChannel.choices)
+    # Readable on its own, so that the ledger still says who it was if a key or user is
+    # renamed; the foreign keys below make the same actor queryable.
+    actor = models.CharField(max_length=300)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="agentops_exports",
+    )
+    api_key = models.ForeignKey(
+        "ingestion.ApiKey",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="exports",
+    )
+    # False for a compliance JSON produced only so that a PDF could cite its hash, and not
+    # itself given to the actor (a PDF requested alone through the API).
+    delivered = models.BooleanField(default=True)
+
+    # What the artifact holds and what verification said about it when it was made.
+    sealed = models.BooleanField()
+    verification_status = models.CharField(max_length=4)  # PASS or FAIL
+    evidence_class = models.CharField(max_length=40, null=True, blank=True)  # noqa: DJ001
+    last_sequence_number = models.BigIntegerField(null=True, blank=True)
+    last_event_hash = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    findings = models.ForeignKey(
+        "policy.Findings",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="exports",
+    )
+    # For a PDF: the compliance JSON export whose SHA-256 the PDF prints.
+    json_export = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="cited_by",
+    )
+
+    class Meta:
+        verbose_name = "export record"
+        verbose_name_plural = "export ledger"
+        indexes = [
+            models.Index(fields=["session", "-recorded_at"], name="export_session_idx"),
+            models.Index(fields=["session", "format", "sha256"], name="export_hash_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.format} of {self.session_id} by {self.actor} ({self.sha256[:12]})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError("export records cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise AppendOnlyError("export records cannot be deleted")

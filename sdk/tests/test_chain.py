@@ -1,0 +1,306 @@
+"""Chain rules: RFC 8785 canonicalization (fast path proven against the reference), hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import uuid
+from typing import Any
+
+import pytest
+import rfc8785
+from agentops_sdk import chain
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from .conftest import payload_for
+
+SAFE = chain.MAX_SAFE_INTEGER
+
+# Floats of every kind JSON can carry: both zeros, subnormals, the extremes, and values
+# around the points where ECMAScript and Python switch to exponent notation.
+finite_floats = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from(
+        [
+            0.0,
+            -0.0,
+            5e-324,
+            -5e-324,
+            2.2250738585072014e-308,
+            1.7976931348623157e308,
+            -1.7976931348623157e308,
+            1e-7,
+            1e-6,
+            9.999999e-5,
+            1e-4,
+            0.0001234,
+            1e15,
+            1e16,
+            123456789012345.6,
+            4503599627370495.5,
+            9007199254740993.0,
+            1e20,
+            1e21,
+            1e22,
+            0.1,
+            2.5,
+            -2.0,
+            1.0,
+        ]
+    ),
+    st.builds(
+        lambda m, e: float(f"{m}e{e}"), st.integers(-999, 999), st.integers(-330, 310)
+    ).filter(math.isfinite),
+)
+safe_ints = st.one_of(
+    st.integers(-SAFE, SAFE),
+    st.sampled_from([SAFE, -SAFE, SAFE - 1, 0, -1, 2**31, -(2**31), 2**32]),
+)
+# Text as producers send it: any code point but lone surrogates, with control characters,
+# quotes, backslashes and astral characters (whose UTF-16 order differs) well represented.
+texts = st.one_of(
+    st.text(),
+    st.text(alphabet=st.sampled_from('\x00\x01\x1f\x7f"\\/\t\n\r\b\f aZ\u00e9\u2028\ufffd\uffff')),
+    st.text(alphabet=st.sampled_from("a\u00e9\uff61\ue000\U0001f600\U00010000\U0010fffd")),
+)
+json_values = st.recursive(
+    st.none() | st.booleans() | safe_ints | finite_floats | texts,
+    lambda children: st.lists(children, max_size=6) | st.dictionaries(texts, children, max_size=6),
+    max_leaves=40,
+)
+
+
+def reference(value: Any) -> bytes:
+    return rfc8785.dumps(value)
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(json_values)
+@example({"\U0001f600": 1, "\uff61": 2, "a": 3})
+@example({"a": [-0.0, 1e21, 1e-7, 0.0001, 1e16, 2.0, 123456789012.5]})
+@example({"ctl": 'tab\tnl\n\x01 quote" back\\ slash/'})
+def test_canonicalize_is_byte_identical_to_rfc8785(value: Any) -> None:
+    assert chain.canonicalize(value) == reference(value)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.one_of(
+        finite_floats,
+        st.floats(min_value=1e-5, max_value=1e17),
+        st.floats(min_value=-1e17, max_value=-1e-5),
+        st.floats(min_value=-1e-3, max_value=1e-3),
+    )
+)
+def test_every_float_matches_rfc8785(number: float) -> None:
+    # Floats are where the fast path relies on Python's repr agreeing with ECMAScript.
+    assert chain.canonicalize({"n": number, "l": [number, -number]}) == reference(
+        {"n": number, "l": [number, -number]}
+    )
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {name: st.one_of(texts, st.none(), safe_ints) for name in chain.SIGNED_FIELDS}
+    )
+)
+@example(
+    {
+        "event_id": 'quote"',
+        "session_id": "back\\slash",
+        "sequence_number": -5,
+        "timestamp_wall": "\x00",
+        "event_type": "\U0001f600",
+        "payload_hash": "",
+        "prev_event_hash": None,
+    }
+)
+def test_event_hash_is_sha256_of_the_reference_serialization(fields: dict[str, Any]) -> None:
+    expected = hashlib.sha256(reference(fields)).hexdigest()
+    assert chain.event_hash({**fields, "payload": {"ignored": True}}) == expected
+
+
+@pytest.mark.parametrize(
+    "event_type",
+    ["SESSION_START", "MODEL_REQUEST", "MODEL_RESPONSE", "TOOL_CALL", "TOOL_RESULT", "SESSION_END"],
+)
+def test_typical_payloads_take_the_fast_path_with_reference_bytes(event_type: str) -> None:
+    payload = payload_for(event_type, 7)
+    assert chain._fast_domain(payload)
+    assert chain.canonicalize(payload) == reference(payload)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"x": 2.0},  # integral floats print without ".0"
+        {"x": 1e-7},  # ECMAScript exponent form
+        {"x": 1e21},
+        {"x": -0.0},
+        {"\U0001f600": 1, "\uff61": 2},  # astral key: UTF-16 order differs from code points
+        {"x": (1, 2)},  # tuples serialize as arrays, via the reference
+    ],
+)
+def test_values_outside_the_fast_domain_go_to_the_reference(value: Any) -> None:
+    assert not chain._fast_domain(value)
+    assert chain.canonicalize(value) == reference(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "path"),
+    [
+        (float("nan"), "$"),
+        ({"a": [1, {"b": float("inf")}]}, "$.a[1].b"),
+        ({"a": float("-inf")}, "$.a"),
+        ({"n": 2**53}, "$.n"),
+        ({"n": -(2**53)}, "$.n"),
+        ({"list": [0, 1, 10**30]}, "$.list[2]"),
+        ({"s": "ok \ud800 lone"}, "$.s"),
+        ({"k\udfff": 1}, '$["k\udfff"]'),
+        ({"odd key": {1: "x"}}, '$["odd key"]'),
+        ({"when": object()}, "$.when"),
+    ],
+)
+def test_unrepresentable_values_raise_naming_their_path(value: Any, path: str) -> None:
+    with pytest.raises(chain.NonCanonicalValueError) as caught:
+        chain.canonicalize(value)
+    assert caught.value.path == path
+    assert path in str(caught.value)
+
+
+def test_nothing_is_coerced_at_the_integer_boundary() -> None:
+    assert chain.canonicalize([SAFE, -SAFE]) == f"[{SAFE},{-SAFE}]".encode()
+    with pytest.raises(chain.NonCanonicalValueError):
+        chain.canonicalize([SAFE + 1])
+
+
+def test_payload_hash_rejects_what_canonicalize_rejects() -> None:
+    with pytest.raises(chain.NonCanonicalValueError):
+        chain.payload_hash({"amount": float("nan")})
+
+
+def test_deeply_nested_and_cyclic_values_raise_instead_of_hanging() -> None:
+    deep: Any = "leaf"
+    for _ in range(chain.MAX_NESTING_DEPTH + 5):
+        deep = [deep]
+    with pytest.raises(chain.NonCanonicalValueError, match="nested deeper"):
+        chain.canonicalize(deep)
+    cyclic: dict[str, Any] = {}
+    cyclic["self"] = cyclic
+    with pytest.raises(chain.NonCanonicalValueError, match="nested deeper"):
+        chain.canonicalize(cyclic)
+
+
+def test_values_just_within_the_depth_limit_serialize() -> None:
+    deep: Any = 1.5
+    for _ in range(chain.MAX_NESTING_DEPTH - 1):
+        deep = [deep]
+    assert chain.canonicalize(deep) == reference(deep)
+
+
+def test_chain_event_links_and_hashes_its_fields() -> None:
+    proposal = {
+        "event_id": str(uuid.uuid4()),
+        "session_id": str(uuid.uuid4()),
+        "sequence_number": 0,
+        "timestamp_wall": "2026-01-25T10:00:00.000001Z",
+        "timestamp_monotonic": 0,
+        "event_type": "SESSION_START",
+        "source_sdk_ver": "agentops-sdk/0.1.0",
+        "schema_ver": "v0.6",
+        "payload": {"agent_id": "bot"},
+        "payload_hash": "0" * 64,  # a supplied hash is ignored
+        "event_hash": "f" * 64,
+    }
+    event = chain.chain_event(
+        proposal, prev_event_hash=None, chain_authority="server", authority_id="svc"
+    )
+    assert list(event) == list(chain.ENVELOPE_FIELDS)
+    assert event["payload_hash"] == hashlib.sha256(b'{"agent_id":"bot"}').hexdigest()
+    assert event["event_hash"] == hashlib.sha256(reference(chain.signed_fields(event))).hexdigest()
+    assert chain.genesis_problem(event) is None
+
+
+def test_event_hash_ignores_unsigned_fields() -> None:
+    event = {name: "x" for name in chain.ENVELOPE_FIELDS} | {"sequence_number": 3}
+    changed = dict(event, payload={"other": 1}, authority_id="elsewhere", timestamp_monotonic=9)
+    assert chain.event_hash(event) == chain.event_hash(changed)
+    assert chain.event_hash(event) != chain.event_hash(dict(event, timestamp_wall="y"))
+
+
+def test_event_hash_from_parts_matches_event_hash() -> None:
+    parts = {
+        "event_id": str(uuid.uuid4()),
+        "session_id": str(uuid.uuid4()),
+        "sequence_number": 4,
+        "timestamp_wall": "2026-01-25T10:00:00Z",
+        "event_type": "TOOL_CALL",
+        "payload_hash": "a" * 64,
+        "prev_event_hash": "b" * 64,
+    }
+    assert chain.event_hash_from_parts(**parts) == chain.event_hash(parts)
+
+
+@pytest.mark.parametrize(
+    ("event", "problem"),
+    [
+        ({"event_type": "TOOL_CALL", "prev_event_hash": None}, "SESSION_START"),
+        ({"event_type": "SESSION_START", "prev_event_hash": "a" * 64}, "null"),
+    ],
+)
+def test_genesis_problem_names_the_rule(event: dict[str, Any], problem: str) -> None:
+    assert problem in (chain.genesis_problem(event) or "")
+
+
+@pytest.mark.parametrize(
+    ("event_type", "payload", "expected"),
+    [
+        ("SESSION_START", {}, ["requires agent_id"]),
+        ("SESSION_END", {"status": "done", "duration_ms": -1}, ["status must be one of"]),
+        ("MODEL_REQUEST", {"model": "m"}, ["requires messages or prompt_hash"]),
+        ("TOOL_CALL", {"tool_name": "t", "args_hash": "XYZ"}, ["args_hash must be lowercase hex"]),
+        ("TOOL_RESULT", {"tool_name": "t", "status": ["success"]}, ["status must be one of"]),
+        (
+            "LOG_DROP",
+            {"dropped_count": 3, "cumulative_drops": 1, "drop_reason": "SDK_CRASH"},
+            ["cumulative_drops must be an integer >= dropped_count"],
+        ),
+        ("AGENT_STATE_SNAPSHOT", {"anything": [1, 2]}, []),
+        ("TOOL_CALL", [], ["payload must be an object"]),
+    ],
+)
+def test_payload_problems_describe_missing_requirements(
+    event_type: str, payload: Any, expected: list[str]
+) -> None:
+    problems = chain.payload_problems(event_type, payload)
+    assert len(problems) >= len(expected)
+    for wanted, found in zip(expected, problems, strict=False):
+        assert found.startswith(wanted)
+
+
+@given(
+    st.sampled_from(sorted(chain.EVENT_TYPES)),
+    st.dictionaries(
+        st.sampled_from(["status", "tool_name", "annotation_type", "drop_reason", "args", "x"]),
+        json_values,
+        max_size=5,
+    ),
+)
+def test_payload_problems_never_raise_on_odd_values(event_type: str, payload: Any) -> None:
+    assert isinstance(chain.payload_problems(event_type, payload), list)
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        ("6513270e-269e-4d37-b2a7-4de452e6b438", True),
+        ("6513270E-269E-4D37-B2A7-4DE452E6B438", True),
+        ("6513270e-269e-4d37-b2a7-4de452e6b43", False),
+        ("not-a-uuid-at-all-not-a-uuid-at-all-", False),
+        (42, False),
+    ],
+)
+def test_is_uuid(value: Any, valid: bool) -> None:
+    assert chain.is_uuid(value) is valid

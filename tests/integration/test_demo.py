@@ -1,0 +1,87 @@
+"""The demo of ``make demo`` (examples/langchain_demo/run_demo.py), run as its own process."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from agentops_sdk.verify import verify_file
+
+from ingestion import keys
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO = REPO / "examples" / "langchain_demo" / "run_demo.py"
+
+
+def run_demo(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AGENTOPS_")}
+    return subprocess.run(
+        [sys.executable, str(DEMO), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        env=environment,
+        check=False,
+    )
+
+
+def printed(stdout: str, label: str) -> str:
+    """The value the demo printed after ``label``."""
+    (line,) = [line for line in stdout.splitlines() if line.startswith(label)]
+    return line[len(label) :].strip()
+
+
+def test_against_the_service_the_demo_ends_with_authoritative_evidence(
+    live_server: Any, api_key: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    result = run_demo(
+        "--server", live_server.url, "--api-key", api_key, "--out", str(out), cwd=tmp_path
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert printed(result.stdout, "evidence class:") == "AUTHORITATIVE_EVIDENCE"
+    json_path = Path(printed(result.stdout, "compliance export (JSON):"))
+    pdf_path = Path(printed(result.stdout, "compliance report (PDF):"))
+    assert json_path.parent == out and pdf_path.parent == out
+    assert pdf_path.read_bytes().startswith(b"%PDF-")
+
+    # The export verifies with the service's key, here as in the demo...
+    report = verify_file(json_path, trusted_keys=keys.trusted_public_keys())
+    assert report["evidence_class"] == "AUTHORITATIVE_EVIDENCE", report
+    assert report["complete"] is True and report["total_drops"] == 0
+
+    # ...and the command line the demo prints does what it says.
+    (command,) = [
+        line.strip()
+        for line in result.stdout.splitlines()
+        if line.strip().startswith("agentops-verify ")
+    ]
+    argv = shlex.split(command)[1:]
+    verified = subprocess.run(
+        [sys.executable, "-m", "agentops_sdk.verify", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "AUTHORITATIVE EVIDENCE" in verified.stdout
+
+
+def test_without_a_service_the_demo_verifies_its_local_log(tmp_path: Path) -> None:
+    result = run_demo("--out", str(tmp_path / "out"), cwd=tmp_path)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert printed(result.stdout, "evidence class:") == "NON_AUTHORITATIVE_EVIDENCE"
+    log = Path(printed(result.stdout, "session log (JSONL):"))
+    assert log.parent == tmp_path / "out" and log.suffix == ".jsonl"
+    assert verify_file(log)["status"] == "PASS"
