@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from agentops_sdk import chain
@@ -45,39 +45,45 @@ def _expect(text: str, position: int, char: str) -> int:
 
 
 class LazyArray:
-    """The JSON array that starts at ``start`` in ``text``.
+    """A JSON array read one element at a time; iterating again reads it again.
 
-    Iterating parses one element at a time, and can be repeated.
+    ``elements`` produces a fresh iterator over the elements on every call.
     """
 
-    def __init__(self, text: str, start: int) -> None:
-        self.text = text
-        self.start = start
+    def __init__(self, elements: Callable[[], Iterator[Any]]) -> None:
+        self._elements = elements
 
     def __iter__(self) -> Iterator[Any]:
-        for value, _ in self._elements():
-            yield value
+        return self._elements()
 
-    def end(self) -> int:
-        """The position just after the closing bracket (found by walking the elements)."""
-        position = _skip(self.text, self.start + 1)
-        for _, after in self._elements():
-            position = after
-        return _expect(self.text, _skip(self.text, position), "]")
 
-    def _elements(self) -> Iterator[tuple[Any, int]]:
-        """(element, position after it) for each element."""
-        text = self.text
-        position = _skip(text, _expect(text, self.start, "["))
+def decode(text: str) -> Any:
+    """``json.loads`` with numbers read as ``_number`` reads them."""
+    return _DECODER.decode(text)
+
+
+def _text_elements(text: str, start: int) -> Iterator[tuple[Any, int]]:
+    """(element, position after it) for each element of the array at ``start``."""
+    position = _skip(text, _expect(text, start, "["))
+    if text[position : position + 1] == "]":
+        return
+    while True:
+        value, position = _DECODER.raw_decode(text, position)
+        yield value, position
+        position = _skip(text, position)
         if text[position : position + 1] == "]":
             return
-        while True:
-            value, position = _DECODER.raw_decode(text, position)
-            yield value, position
-            position = _skip(text, position)
-            if text[position : position + 1] == "]":
-                return
-            position = _skip(text, _expect(text, position, ","))
+        position = _skip(text, _expect(text, position, ","))
+
+
+def _text_array(text: str, start: int) -> tuple[LazyArray, int]:
+    """The array at ``start`` and the position after its closing bracket (found by walking
+    its elements once)."""
+    position = _skip(text, start + 1)
+    for _, after in _text_elements(text, start):
+        position = after
+    end = _expect(text, _skip(text, position), "]")
+    return LazyArray(lambda: (value for value, _ in _text_elements(text, start))), end
 
 
 def lazy_document(text: str) -> Any:
@@ -85,7 +91,7 @@ def lazy_document(text: str) -> Any:
     top-level object, left as a ``LazyArray``; everything else is parsed as usual."""
     position = _skip(text, 0)
     if text[position : position + 1] == "[":
-        return LazyArray(text, position)
+        return _text_array(text, position)[0]
     if text[position : position + 1] != "{":
         return _DECODER.decode(text)
     members: dict[str, Any] = {}
@@ -96,8 +102,7 @@ def lazy_document(text: str) -> Any:
         key, position = _DECODER.raw_decode(text, position)
         position = _skip(text, _expect(text, _skip(text, position), ":"))
         if text[position : position + 1] == "[":
-            members[key] = LazyArray(text, position)
-            position = members[key].end()
+            members[key], position = _text_array(text, position)
         else:
             members[key], position = _DECODER.raw_decode(text, position)
         position = _skip(text, position)

@@ -8,13 +8,14 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models import Max, Min, QuerySet, TextField
 from django.db.models.functions import Cast
 
 from ingestion.models import ApiKey, Event, Project, Session
 from policy.models import Findings
 
-from .lazyjson import lazy_document
+from .lazyjson import LazyArray, decode, lazy_document
 from .models import ExportRecord
 
 _STREAM_CHUNK = 2000
@@ -153,7 +154,7 @@ def session_findings_latest(*, session: Session) -> Findings | None:
     """The session's latest policy findings, without loading their two long lists.
 
     ``pii_findings`` and ``tool_audit`` grow with the session (tens of megabytes for 100,000
-    events); an export streams them with ``findings_array_items`` instead, and any other
+    events); an export reads them lazily with ``findings_lists`` instead, and any other
     access loads them on demand.
     """
     return (
@@ -167,18 +168,60 @@ def session_findings_latest(*, session: Session) -> Findings | None:
 def findings_lists(*, findings: Findings) -> dict[str, Any]:
     """``pii_findings`` and ``tool_audit`` of a findings row, their arrays left lazy.
 
-    Unless they are already in memory, the stored JSON texts are read as they are and their
-    arrays walked element by element (``lazyjson``), never parsed whole.
+    Unless they are already in memory, nothing is parsed whole: PostgreSQL hands the arrays
+    over element by element (``jsonb_array_elements`` through a server-side cursor), so
+    memory stays flat however long the session; elsewhere the stored JSON texts are read
+    and their arrays walked element by element (``lazyjson``), which holds the text only.
     """
     deferred = findings.get_deferred_fields()
     if not deferred & {"pii_findings", "tool_audit"}:
         return {"pii_findings": findings.pii_findings, "tool_audit": findings.tool_audit}
+    if connection.vendor == "postgresql":
+        [rest] = _jsonb_rows(
+            "SELECT (tool_audit - 'calls')::text FROM policy_findings WHERE id = %s",
+            findings.pk,
+        )
+        return {
+            "pii_findings": _jsonb_array(findings.pk, "pii_findings"),
+            "tool_audit": {
+                **lazy_document(rest),
+                "calls": _jsonb_array(findings.pk, "tool_audit.calls"),
+            },
+        }
     pii_text, audit_text = (
         Findings.objects.filter(pk=findings.pk)
         .values_list(Cast("pii_findings", TextField()), Cast("tool_audit", TextField()))
         .get()
     )
     return {"pii_findings": lazy_document(pii_text), "tool_audit": lazy_document(audit_text)}
+
+
+# Each array of a findings row, element by element and in order (PostgreSQL).
+_JSONB_ARRAYS = {
+    "pii_findings": (
+        "SELECT item::text FROM policy_findings,"
+        " jsonb_array_elements(pii_findings) WITH ORDINALITY AS items(item, position)"
+        " WHERE policy_findings.id = %s ORDER BY position"
+    ),
+    "tool_audit.calls": (
+        "SELECT item::text FROM policy_findings,"
+        " jsonb_array_elements(tool_audit -> 'calls') WITH ORDINALITY AS items(item, position)"
+        " WHERE policy_findings.id = %s ORDER BY position"
+    ),
+}
+
+
+def _jsonb_array(findings_pk: int, array: str) -> LazyArray:
+    sql = _JSONB_ARRAYS[array]
+    return LazyArray(lambda: (decode(text) for text in _jsonb_rows(sql, findings_pk)))
+
+
+def _jsonb_rows(sql: str, findings_pk: int) -> Iterator[str]:
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, [findings_pk])
+        while rows := cursor.fetchmany(_STREAM_CHUNK):
+            for (text,) in rows:
+                yield text
 
 
 def export_record_matching(

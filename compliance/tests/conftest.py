@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-from django.db import connection
 
 from ingestion import keys
 
@@ -18,17 +17,3 @@ def _service_identity(settings, tmp_path):
     keys.cache_clear()
     yield
     keys.cache_clear()
-
-
-@pytest.fixture
-def evidence_transactional_db(transactional_db):
-    """``transactional_db`` for tests whose threads need committed rows (PostgreSQL only).
-
-    Django empties the tables after such a test with TRUNCATE, which the append-only triggers
-    refuse; ``session_replication_role = replica`` skips triggers on this one connection, and
-    Django closes it right after the flush.
-    """
-    yield
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET session_replication_role = replica")
