@@ -141,8 +141,15 @@ class Event(models.Model):
         raise AppendOnlyError("stored events cannot be deleted")
 
     @property
-    def payload(self) -> dict[str, Any] | None:
-        return None if self.payload_jcs is None else json.loads(self.payload_jcs)
+    def payload(self) -> Any:
+        if self.payload_jcs is None:
+            return None
+        try:
+            return json.loads(self.payload_jcs)
+        except ValueError:
+            # Only tampering behind the triggers leaves text that is not JSON. Hand the text
+            # over as it is: verification then reports this event instead of crashing.
+            return self.payload_jcs
 
     def envelope(self) -> dict[str, Any]:
         """The event exactly as spec §2 defines it, fields in export order."""
