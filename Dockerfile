@@ -28,6 +28,11 @@ COPY policy ./policy
 COPY compliance ./compliance
 COPY templates ./templates
 
+# The console's static files, served by WhiteNoise. Collecting needs no secrets, so the
+# development settings do it (same STATIC_ROOT, /app/var/static).
+RUN DJANGO_SETTINGS_MODULE=agentops.settings python manage.py collectstatic --noinput \
+    && rm -f var/dev-seal-key.pem var/agentops.sqlite3
+
 RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin agentops \
     && mkdir -p var \
     && chown agentops var

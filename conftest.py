@@ -31,16 +31,58 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
-@pytest.fixture
-def evidence_transactional_db(transactional_db):
-    """``transactional_db`` for tests that commit evidence rows (PostgreSQL only).
+class _SetAsideTriggers:
+    """SQLite triggers dropped for a transactional test's clean-up, to be created again."""
 
-    Django empties the tables after such a test with TRUNCATE, which the append-only triggers
-    refuse. ``session_replication_role = replica`` skips triggers on this one connection (it
-    needs a superuser, as the test database does); Django closes the connection right after
-    the flush, so the next test runs with the triggers in force again.
+    def __init__(self) -> None:
+        self.sql: dict[str, str] = {}  # name -> the statement that creates the trigger
+        self.blocker = None  # pytest-django's database blocker, to reach the database again
+
+    def drop_all(self, blocker) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+            for name, sql in cursor.fetchall():
+                cursor.execute(f'DROP TRIGGER "{name}"')
+                self.sql[name] = sql
+        self.blocker = blocker
+
+    def restore(self) -> None:
+        if not self.sql:
+            return
+        with self.blocker.unblock(), connection.cursor() as cursor:
+            for sql in self.sql.values():
+                cursor.execute(sql)
+        self.sql.clear()
+        self.blocker = None
+
+
+_set_aside = _SetAsideTriggers()
+
+
+@pytest.fixture
+def evidence_transactional_db(transactional_db, django_db_blocker):
+    """``transactional_db`` for tests that commit evidence rows (live servers, threads).
+
+    Django empties the tables after such a test (TRUNCATE on PostgreSQL, DELETE on SQLite),
+    which the append-only triggers refuse. On PostgreSQL ``session_replication_role =
+    replica`` skips triggers on this one connection (it needs a superuser, as the test
+    database does); Django closes the connection right after the flush, so the next test runs
+    with the triggers in force again. SQLite has no such switch: the triggers are dropped
+    just before the flush and created again right after it (``pytest_runtest_teardown``
+    below), so no other test ever runs without them.
     """
     yield
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET session_replication_role = replica")
+    elif connection.vendor == "sqlite":
+        _set_aside.drop_all(django_db_blocker)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    # After every fixture of the test has been torn down: the tables are empty by now.
+    try:
+        return (yield)
+    finally:
+        _set_aside.restore()

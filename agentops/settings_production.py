@@ -39,3 +39,7 @@ SESSION_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = True
 X_FRAME_OPTIONS = "DENY"
+
+# Static files are collected into STATIC_ROOT at build time (the Dockerfile runs
+# collectstatic); set WHITENOISE_USE_FINDERS=true to serve them from the apps instead.
+WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=False)

@@ -9,6 +9,7 @@ canonical-value rules belong to ``ingestion.services.events_append``.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +20,7 @@ from .errors import IngestionError
 
 _ALLOWED_FIELDS = frozenset(chain.PRODUCER_FIELDS) | frozenset(chain.SERVER_OWNED_FIELDS)
 _REQUIRED_FIELDS = tuple(name for name in chain.PRODUCER_FIELDS if name != "payload_hash")
+_REQUIRED_SET = frozenset(_REQUIRED_FIELDS)
 # Fields whose producer values are ignored; their type is not the producer's concern.
 _IGNORED_FIELDS = frozenset(chain.SERVER_OWNED_FIELDS)
 _compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=True)
@@ -33,9 +35,12 @@ def _canonical_uuid(value: Any) -> bool:
     return chain.is_uuid(value) and value == value.lower()
 
 
+# A text column stores neither (PostgreSQL refuses NUL, UTF-8 cannot encode a surrogate).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def _storable_text(value: str) -> bool:
-    # A text column stores neither (PostgreSQL refuses NUL, UTF-8 cannot encode a surrogate).
-    return "\x00" not in value and not any("\ud800" <= char <= "\udfff" for char in value)
+    return _UNSTORABLE.search(value) is None
 
 
 def _event_problems(event: Any, *, session_id: str) -> list[tuple]:
@@ -43,13 +48,21 @@ def _event_problems(event: Any, *, session_id: str) -> list[tuple]:
     if not isinstance(event, Mapping):
         return [(None, "each event must be a JSON object")]
     problems: list[tuple] = []
-    for name in event:
-        if name not in _ALLOWED_FIELDS:
-            problems.append((name, f"unknown envelope field {name!r}"))
-    for name in _REQUIRED_FIELDS:
-        if name not in event:
-            problems.append((name, f"{name} is required"))
-    checked = {k: v for k, v in event.items() if k not in _IGNORED_FIELDS}
+    names = event.keys()
+    # The usual event has exactly the producer fields: two set comparisons instead of a
+    # lookup per field; the loops below name each problem when there is one.
+    if not names <= _ALLOWED_FIELDS:
+        for name in event:
+            if name not in _ALLOWED_FIELDS:
+                problems.append((name, f"unknown envelope field {name!r}"))
+    if not names >= _REQUIRED_SET:
+        for name in _REQUIRED_FIELDS:
+            if name not in event:
+                problems.append((name, f"{name} is required"))
+    if names.isdisjoint(_IGNORED_FIELDS):
+        checked = event
+    else:
+        checked = {k: v for k, v in event.items() if k not in _IGNORED_FIELDS}
     problems.extend(chain.envelope_field_problems(checked))
     if (
         "event_id" in event
@@ -67,7 +80,11 @@ def _event_problems(event: Any, *, session_id: str) -> list[tuple]:
     elif isinstance(sdk_ver, str) and not _storable_text(sdk_ver):
         problems.append(("source_sdk_ver", "source_sdk_ver cannot contain NUL or surrogates"))
     event_type = event.get("event_type")
-    if "event_type" in event and event_type not in chain.EVENT_TYPES:
+    try:
+        known_type = event_type in chain.EVENT_TYPES
+    except TypeError:  # a list or an object: unhashable, and not a type either
+        known_type = False
+    if "event_type" in event and not known_type:
         problems.append(("event_type", f"unknown event type {event_type!r}"))
     schema_ver = event.get("schema_ver")
     if "schema_ver" in event and schema_ver != chain.SPEC_VERSION:

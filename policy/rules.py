@@ -555,7 +555,9 @@ def policy_evaluate(*, policy: Policy, events: Iterable[Mapping[str, Any]]) -> P
         results.append(
             RuleResult(
                 "pii",
-                not findings,
+                # Under "flag" personal data is reported (as PII exposure), not a violation;
+                # under "reject" it should never have been stored.
+                not findings or policy.pii_action == "flag",
                 f"{len(findings)} findings in {len(with_pii)} events (action: {policy.pii_action})",
                 _listed(with_pii),
             )

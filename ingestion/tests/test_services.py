@@ -351,7 +351,10 @@ def _queries_for_batch(size: int) -> list[str]:
 
 
 def _is_event_insert(sql: str) -> bool:
-    return sql.lstrip().upper().startswith('INSERT INTO "INGESTION_EVENT"')
+    # PostgreSQL stores a batch with COPY, other databases with one INSERT.
+    return (
+        sql.lstrip().upper().startswith(('INSERT INTO "INGESTION_EVENT"', 'COPY "INGESTION_EVENT"'))
+    )
 
 
 def test_queries_other_than_the_insert_do_not_grow_with_the_batch():

@@ -600,34 +600,38 @@ def payload_problems(event_type: str, payload: Any) -> list[str]:
     return problems
 
 
+# Type checks of the §2 envelope fields: (name, check, what the value must be). Built once:
+# ingestion and verification run them for every event.
+_ENVELOPE_CHECKS: tuple[_Requirement, ...] = (
+    ("event_id", is_uuid, "a UUID string"),
+    ("session_id", is_uuid, "a UUID string"),
+    ("sequence_number", lambda v: _is_int(v) and 0 <= v <= MAX_SAFE_INTEGER, "an integer >= 0"),
+    ("timestamp_wall", is_rfc3339_utc, "an RFC 3339 UTC timestamp ending in Z"),
+    (
+        "timestamp_monotonic",
+        lambda v: _is_int(v) and 0 <= v <= MAX_SAFE_INTEGER,
+        "an integer >= 0",
+    ),
+    ("event_type", _is_str, "a string"),
+    ("source_sdk_ver", _is_str, "a string"),
+    ("schema_ver", _is_str, "a string"),
+    ("payload", lambda v: v is None or isinstance(v, Mapping), "an object or null"),
+    ("payload_hash", is_sha256_hex, "64 lowercase hex characters"),
+    (
+        "prev_event_hash",
+        lambda v: v is None or is_sha256_hex(v),
+        "null or 64 lowercase hex characters",
+    ),
+    ("event_hash", is_sha256_hex, "64 lowercase hex characters"),
+    ("chain_authority", lambda v: _is_str(v) and v in AUTHORITIES, "'server' or 'sdk'"),
+    ("authority_id", _is_str, "a string"),
+)
+
+
 def envelope_field_problems(event: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Type problems of a full §2 envelope as ``(field, message)``; payload None is redaction."""
     problems: list[tuple[str, str]] = []
-    checks = (
-        ("event_id", is_uuid, "a UUID string"),
-        ("session_id", is_uuid, "a UUID string"),
-        ("sequence_number", lambda v: _is_int(v) and 0 <= v <= MAX_SAFE_INTEGER, "an integer >= 0"),
-        ("timestamp_wall", is_rfc3339_utc, "an RFC 3339 UTC timestamp ending in Z"),
-        (
-            "timestamp_monotonic",
-            lambda v: _is_int(v) and 0 <= v <= MAX_SAFE_INTEGER,
-            "an integer >= 0",
-        ),
-        ("event_type", _is_str, "a string"),
-        ("source_sdk_ver", _is_str, "a string"),
-        ("schema_ver", _is_str, "a string"),
-        ("payload", lambda v: v is None or isinstance(v, Mapping), "an object or null"),
-        ("payload_hash", is_sha256_hex, "64 lowercase hex characters"),
-        (
-            "prev_event_hash",
-            lambda v: v is None or is_sha256_hex(v),
-            "null or 64 lowercase hex characters",
-        ),
-        ("event_hash", is_sha256_hex, "64 lowercase hex characters"),
-        ("chain_authority", lambda v: _is_str(v) and v in AUTHORITIES, "'server' or 'sdk'"),
-        ("authority_id", _is_str, "a string"),
-    )
-    for name, check, what in checks:
+    for name, check, what in _ENVELOPE_CHECKS:
         if name in event and not check(event[name]):
             problems.append((name, f"{name} must be {what}"))
     return problems

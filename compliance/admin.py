@@ -1,0 +1,394 @@
+"""The compliance console: Django admin pages for evidence, read-only for everyone.
+
+Sessions, events, policy findings and export ledger rows are evidence. No one, superusers
+included, adds, changes or deletes them here: the permissions below say no, so the admin
+shows no such buttons and refuses such requests (403); the database triggers refuse them
+anyway. Reviewers (group "Compliance reviewers", migration 0003) may view everything;
+payload values holding personal data are masked unless they also hold
+``compliance.view_raw_payload``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db.models import OuterRef, Subquery
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
+from django.utils.html import format_html
+
+from ingestion.models import Event, EvidenceClass, Session
+from policy.models import Findings
+
+from . import console
+from .admin_views import SessionPagesMixin
+from .models import ExportRecord
+
+admin.site.site_header = "AgentOps Replay — Compliance console"
+admin.site.site_title = "AgentOps Replay — Compliance console"
+admin.site.index_title = "Evidence of what AI agents did"
+# The service has no public site besides the API; the link would lead to a JSON 404.
+admin.site.site_url = None
+# The pages are wide tables; a second menu beside them only pushes columns out of view.
+admin.site.enable_nav_sidebar = False
+
+
+class EvidenceAdmin(admin.ModelAdmin):
+    """Evidence is looked at, never edited: not by reviewers, not by superusers."""
+
+    # Evidence tables grow large. Counting all rows again next to the filtered count, or
+    # beside every filter choice, costs a scan each for numbers nobody needs.
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+def _moment(value) -> str:
+    if value is None:
+        return "—"
+    return date_format(timezone.localtime(value), "j M Y, H:i")
+
+
+def _duration(delta: timedelta | None) -> str:
+    if delta is None:
+        return "—"
+    seconds = max(0, delta.total_seconds())
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, seconds = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def _badge(tone: str, symbol: str, text: str, title: str = ""):
+    return format_html(
+        '<span class="ao-badge ao-badge--{}" title="{}"><span aria-hidden="true">{}</span> {}'
+        "</span>",
+        tone,
+        title or text,
+        symbol,
+        text,
+    )
+
+
+def _short(session_id) -> str:
+    return str(session_id)[:8]
+
+
+# --------------------------------------------------------------------------------------
+# Session list filters
+# --------------------------------------------------------------------------------------
+
+
+class EvidenceClassFilter(admin.SimpleListFilter):
+    title = "evidence"
+    parameter_name = "evidence_class"
+    NOT_SEALED = "none"
+
+    def lookups(self, request, model_admin):
+        classes = [
+            EvidenceClass.AUTHORITATIVE,
+            EvidenceClass.PARTIAL_AUTHORITATIVE,
+            EvidenceClass.NON_AUTHORITATIVE,
+            EvidenceClass.FAILED,
+        ]
+        return [(value.value, console.evidence_label(value).headline) for value in classes] + [
+            (self.NOT_SEALED, console.evidence_label(None).headline)
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == self.NOT_SEALED:
+            return queryset.filter(evidence_class__isnull=True)
+        if value in EvidenceClass.values:
+            return queryset.filter(evidence_class=value)
+        return queryset
+
+
+class SealedFilter(admin.SimpleListFilter):
+    title = "sealed"
+    parameter_name = "sealed"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Sealed"), ("no", "Still open")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(sealed_at__isnull=self.value() == "no")
+        return queryset
+
+
+class AgentFilter(admin.AllValuesFieldListFilter):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.title = "agent"  # the field's own name, "agent id", reads like a column name
+
+
+class _LatestFindingsFilter(admin.SimpleListFilter):
+    """Filters on a count of the session's latest policy findings (annotated, see below)."""
+
+    annotation = ""
+    labels: tuple[str, str, str] = ("", "", "")
+
+    def lookups(self, request, model_admin):
+        return list(zip(("found", "none", "unevaluated"), self.labels, strict=True))
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "found":
+            return queryset.filter(**{f"{self.annotation}__gt": 0})
+        if value == "none":
+            return queryset.filter(**{self.annotation: 0})
+        if value == "unevaluated":
+            return queryset.filter(**{f"{self.annotation}__isnull": True})
+        return queryset
+
+
+class PiiExposureFilter(_LatestFindingsFilter):
+    title = "personal data"
+    parameter_name = "pii"
+    annotation = "latest_pii_count"
+    labels = ("Personal data found", "None found", "Not evaluated yet")
+
+
+class PolicyViolationsFilter(_LatestFindingsFilter):
+    title = "policy violations"
+    parameter_name = "violations"
+    annotation = "latest_rules_failed"
+    labels = ("Rules broken", "No rule broken", "Not evaluated yet")
+
+
+# --------------------------------------------------------------------------------------
+# Sessions
+# --------------------------------------------------------------------------------------
+
+
+@admin.register(Session)
+class SessionAdmin(SessionPagesMixin, EvidenceAdmin):
+    list_display = (
+        "short_id",
+        "project",
+        "agent",
+        "started",
+        "duration",
+        "events",
+        "evidence",
+        "sealed",
+        "personal_data",
+        "policy_violations",
+    )
+    list_display_links = ("short_id",)
+    list_filter = (
+        EvidenceClassFilter,
+        SealedFilter,
+        "project",
+        ("agent_id", AgentFilter),
+        PiiExposureFilter,
+        PolicyViolationsFilter,
+    )
+    list_select_related = ("project",)
+    date_hierarchy = "created_at"
+    ordering = ("-created_at", "-pk")
+    # Searching is done by get_search_results; a field here only shows the search box.
+    search_fields = ("agent_id",)
+    search_help_text = "Session id (or its first characters), agent id, or an event id."
+    actions = ["export_zip"]
+
+    def get_queryset(self, request):
+        # The latest evaluation's counts, as columns of the same query: no query per row,
+        # and filterable. The (session, -evaluated_at) index answers each subquery.
+        latest = Findings.objects.filter(session=OuterRef("pk")).order_by("-evaluated_at", "-pk")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                latest_pii_count=Subquery(latest.values("pii_count")[:1]),
+                latest_rules_failed=Subquery(latest.values("rules_failed")[:1]),
+            )
+        )
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {"title": "Sessions", **(extra_context or {})}
+        response = super().changelist_view(request, extra_context)
+        context = getattr(response, "context_data", None)
+        if context and "cl" in context:
+            # Used by templates/admin/ingestion/session/change_list.html.
+            context["date_drilldown"] = console.date_hierarchy(context["cl"])
+        return response
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return console.sessions_matching(queryset, term), False
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        return console.EstimatingPaginator(queryset, per_page, orphans, allow_empty_first_page)
+
+    @admin.display(description="Session")
+    def short_id(self, session):
+        return format_html(
+            '<span class="ao-mono" title="{}">{}</span>', session.pk, _short(session.pk)
+        )
+
+    @admin.display(description="Agent", ordering="agent_id")
+    def agent(self, session):
+        return session.agent_id
+
+    @admin.display(description="Started", ordering="created_at")
+    def started(self, session):
+        return _moment(session.created_at)
+
+    @admin.display(description="Duration")
+    def duration(self, session):
+        if session.last_event_at is None:
+            return "—"
+        return _duration(session.last_event_at - session.created_at)
+
+    @admin.display(description="Events", ordering="event_count")
+    def events(self, session):
+        return session.event_count
+
+    @admin.display(description="Evidence")
+    def evidence(self, session):
+        label = console.evidence_label(session.evidence_class)
+        return _badge(label.tone, label.symbol, label.short, label.headline)
+
+    @admin.display(description="Sealed")
+    def sealed(self, session):
+        if session.sealed_at is None:
+            return _badge("open", "○", "Open", "Not sealed yet: events may still arrive")
+        return _badge("plain", "●", "Sealed", f"Sealed {_moment(session.sealed_at)}")
+
+    @admin.display(description="Personal data")
+    def personal_data(self, session):
+        count = session.latest_pii_count
+        if count is None:
+            return _badge("open", "…", "Not evaluated")
+        if count == 0:
+            return _badge("plain", "—", "None found")
+        return _badge("partial", "!", f"{count} found", f"{count} values hold personal data")
+
+    @admin.display(description="Policy")
+    def policy_violations(self, session):
+        count = session.latest_rules_failed
+        if count is None:
+            return _badge("open", "…", "Not evaluated")
+        if count == 0:
+            return _badge("good", "✓", "No violation")
+        return _badge("bad", "✕", f"{count} broken", f"{count} policy rules broken")
+
+    @admin.action(description="Export selected sessions as a zip (JSON + PDF, with manifest)")
+    def export_zip(self, request, queryset):
+        return self.sessions_zip_response(request, queryset)
+
+
+# --------------------------------------------------------------------------------------
+# Events, findings, the export ledger
+# --------------------------------------------------------------------------------------
+
+
+@admin.register(Event)
+class EventAdmin(EvidenceAdmin):
+    """Events are read on their session's page; this list finds an event by its id."""
+
+    list_display = ("event_id", "session_link", "sequence_number", "event_type", "timestamp_wall")
+    list_display_links = None
+    search_fields = ("=event_id",)
+    search_help_text = "The event's id, exactly."
+    ordering = ("-pk",)
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        return console.EstimatingPaginator(queryset, per_page, orphans, allow_empty_first_page)
+
+    @admin.display(description="Session")
+    def session_link(self, event):
+        url = reverse("admin:ingestion_event_change", args=[event.pk])
+        return format_html('<a href="{}" class="ao-mono">{}</a>', url, _short(event.session_id))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method not in ("GET", "HEAD"):
+            raise PermissionDenied
+        event = self.get_object(request, object_id)
+        if event is None or not self.has_view_permission(request, event):
+            return super().change_view(request, object_id, form_url, extra_context)
+        page = console.timeline_page_of(event.sequence_number)
+        url = reverse("admin:ingestion_session_change", args=[event.session_id])
+        return redirect(f"{url}?page={page}#event-{event.sequence_number}")
+
+
+@admin.register(Findings)
+class FindingsAdmin(EvidenceAdmin):
+    list_display = (
+        "session_short",
+        "policy_name",
+        "evaluated_at",
+        "passed",
+        "pii_count",
+        "rules_failed",
+    )
+    list_filter = ("passed", "policy_name")
+    ordering = ("-evaluated_at", "-pk")
+    # The long lists (every PII finding, every tool call) are read on the session page.
+    fields = (
+        "session",
+        "policy_name",
+        "policy_sha256",
+        "evaluated_at",
+        "passed",
+        "event_count",
+        "pii_count",
+        "rules_failed",
+        "summary",
+        "rule_results",
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("pii_findings", "tool_audit")
+
+    @admin.display(description="Session", ordering="session")
+    def session_short(self, findings):
+        return format_html('<span class="ao-mono">{}</span>', _short(findings.session_id))
+
+
+@admin.register(ExportRecord)
+class ExportRecordAdmin(EvidenceAdmin):
+    list_display = (
+        "recorded_at",
+        "session_short",
+        "format",
+        "actor",
+        "channel",
+        "verification_status",
+        "evidence_class",
+        "sha256_short",
+    )
+    list_filter = ("format", "channel", "verification_status", "delivered")
+    date_hierarchy = "recorded_at"
+    ordering = ("-recorded_at", "-pk")
+    search_fields = ("=sha256", "actor")
+    search_help_text = "A file's full SHA-256, or part of the actor's name."
+
+    @admin.display(description="Session", ordering="session")
+    def session_short(self, record):
+        return format_html('<span class="ao-mono">{}</span>', _short(record.session_id))
+
+    @admin.display(description="SHA-256")
+    def sha256_short(self, record):
+        return format_html(
+            '<span class="ao-mono" title="{}">{}…</span>', record.sha256, record.sha256[:12]
+        )

@@ -1,0 +1,202 @@
+"""The session page of the compliance console and its actions.
+
+Every view here reads; none changes evidence. Verifying re-reads the stored chain, and each
+download or PDF view goes through ``compliance.services.export_render`` with the signed-in
+user as the actor, so the export ledger records who received which bytes.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.http import require_GET, require_POST
+
+from ingestion import services as ingestion_services
+from ingestion.models import Session
+
+from . import console, services
+from .exports.context import Actor
+from .models import ExportFormat
+from .reviewers import raw_payload_allowed
+
+
+class SessionPagesMixin:
+    """Custom pages of the session admin: the read-only session page, Verify now, the PDF
+    viewer and the downloads. Mixed into a ``ModelAdmin`` of ``ingestion.Session``."""
+
+    def _url_name(self, page: str) -> str:
+        return f"{self.opts.app_label}_{self.opts.model_name}_{page}"
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "<str:object_id>/verify/",
+                wrap(self.verify_view),
+                name=self._url_name("verify"),
+            ),
+            path("<str:object_id>/pdf/", wrap(self.pdf_page_view), name=self._url_name("pdf")),
+            path(
+                "<str:object_id>/pdf/file/",
+                wrap(self.pdf_file_view),
+                name=self._url_name("pdf_file"),
+            ),
+            path(
+                "<str:object_id>/download/<str:fmt>/",
+                wrap(self.download_view),
+                name=self._url_name("download"),
+            ),
+            *super().get_urls(),
+        ]
+
+    def _session(self, request: HttpRequest, object_id: str) -> Session:
+        session = self.get_object(request, unquote(object_id))
+        if session is None:
+            raise Http404("no such session")
+        if not self.has_view_permission(request, session):
+            raise PermissionDenied
+        return session
+
+    def _page_url(self, session: Session, page: str = "change") -> str:
+        return reverse(f"admin:{self._url_name(page)}", args=[session.pk])
+
+    # -- the session page -----------------------------------------------------------------
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # Evidence is never edited: the page only shows, whoever asks.
+        if request.method not in ("GET", "HEAD"):
+            raise PermissionDenied
+        session = self._session(request, object_id)
+        page = console.session_page(
+            session=session,
+            page_number=request.GET.get("page"),
+            raw_allowed=raw_payload_allowed(request.user),
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Session {str(session.pk)[:8]}",
+            "subtitle": None,
+            "original": session,
+            "page": page,
+            "label_for": console.evidence_label,
+            "verify_url": self._page_url(session, "verify"),
+            "pdf_url": self._page_url(session, "pdf"),
+            "download_url": lambda fmt: self._download_url(session, fmt),
+            "downloads": self._downloads(session),
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "compliance/admin/session_page.html", context)
+
+    def _download_url(self, session: Session, fmt: str) -> str:
+        return reverse(f"admin:{self._url_name('download')}", args=[session.pk, fmt])
+
+    def _downloads(self, session: Session) -> list[tuple[str, str]]:
+        labels = {
+            ExportFormat.PDF: "Download PDF",
+            ExportFormat.JSON: "Download JSON",
+            ExportFormat.JSONL: "Download JSONL",
+        }
+        return [(self._download_url(session, fmt), label) for fmt, label in labels.items()]
+
+    # -- actions ------------------------------------------------------------------------
+
+    @method_decorator(require_POST)
+    def verify_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        session = self._session(request, object_id)
+        if session.head_sequence is None:
+            messages.info(request, "This session holds no events yet: there is nothing to verify.")
+        else:
+            report = ingestion_services.session_verify(session=session)
+            verdict = console.verdict_describe(report)
+            level = messages.SUCCESS if report.get("status") == "PASS" else messages.ERROR
+            messages.add_message(request, level, f"Verified just now: {verdict.message()}")
+        return redirect(self._page_url(session))
+
+    @method_decorator(require_GET)
+    def pdf_page_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        session = self._session(request, object_id)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"PDF report of session {str(session.pk)[:8]}",
+            "original": session,
+            "session_url": self._page_url(session),
+            "pdf_file_url": self._page_url(session, "pdf_file"),
+            "download_pdf_url": self._download_url(session, ExportFormat.PDF),
+        }
+        return TemplateResponse(request, "compliance/admin/session_pdf.html", context)
+
+    # The admin page frames this PDF: same-origin framing only, never from another site.
+    # A GET, because a frame can only GET; it is still an export, recorded in the ledger.
+    @method_decorator(xframe_options_sameorigin)
+    @method_decorator(require_GET)
+    def pdf_file_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        session = self._session(request, object_id)
+        return self._export_response(request, session, ExportFormat.PDF, as_attachment=False)
+
+    @method_decorator(require_POST)
+    def download_view(self, request: HttpRequest, object_id: str, fmt: str) -> HttpResponse:
+        session = self._session(request, object_id)
+        if fmt not in ExportFormat.values:
+            raise Http404("no such format")
+        return self._export_response(request, session, fmt, as_attachment=True)
+
+    def _export_response(
+        self, request: HttpRequest, session: Session, fmt: str, *, as_attachment: bool
+    ) -> FileResponse:
+        rendered = services.export_render(
+            session=session, fmt=fmt, actor=Actor.for_user(request.user)
+        )
+        response = FileResponse(
+            rendered.file,
+            as_attachment=as_attachment,
+            filename=rendered.file_name,
+            content_type=rendered.content_type,
+        )
+        response["X-AgentOps-Export-Id"] = str(rendered.record.pk)
+        response["X-AgentOps-Export-SHA256"] = rendered.record.sha256
+        return response
+
+    # -- the bulk action ------------------------------------------------------------------
+
+    def sessions_zip_response(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
+        count = queryset.count()
+        if count > console.ZIP_MAX_SESSIONS:
+            self.message_user(
+                request,
+                f"Select at most {console.ZIP_MAX_SESSIONS} sessions for one zip "
+                f"({count} selected). For larger sets use manage.py export_sessions.",
+                messages.ERROR,
+            )
+            return None
+        # Handed to the response, which closes it once sent.
+        target = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115
+        try:
+            console.sessions_zip_write(
+                sessions=queryset.select_related("project").order_by("created_at", "pk"),
+                actor=Actor.for_user(request.user),
+                target=target,
+            )
+        except BaseException:
+            target.close()
+            raise
+        target.seek(0)
+        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+        return FileResponse(
+            target,
+            as_attachment=True,
+            filename=f"agentops-sessions-{stamp}.zip",
+            content_type="application/zip",
+        )
