@@ -352,10 +352,10 @@ def storage_ceiling(base_url: str, rows: list[list[tuple]], batch: int) -> float
         conn.commit()
         began = time.perf_counter()
         for chunk in batches:
-            with conn.cursor() as cur:
-                with cur.copy(f"COPY {SCRATCH_TABLE} ({columns}) FROM STDIN") as copy:
-                    for row in chunk:
-                        copy.write_row(row)
+            copy_sql = f"COPY {SCRATCH_TABLE} ({columns}) FROM STDIN"
+            with conn.cursor() as cur, cur.copy(copy_sql) as copy:
+                for row in chunk:
+                    copy.write_row(row)
             conn.commit()
         elapsed = time.perf_counter() - began
         conn.execute(f"DROP TABLE {SCRATCH_TABLE}")

@@ -362,30 +362,15 @@ def events_append(
 
 
 def _server_envelope(item: _Prepared, prev_hash: str | None, authority_id: str) -> dict[str, Any]:
-    """The §2 envelope the service stores for a proposal, hashed by ``agentops_sdk.chain``.
-
-    What ``chain.chain_event`` builds, with the payload hash computed once in ``_prepare``
-    instead of serializing the payload again.
-    """
-    proposal = item.proposal
-    envelope = {
-        "event_id": proposal["event_id"],
-        "session_id": proposal["session_id"],
-        "sequence_number": proposal["sequence_number"],
-        "timestamp_wall": proposal["timestamp_wall"],
-        "timestamp_monotonic": proposal["timestamp_monotonic"],
-        "event_type": proposal["event_type"],
-        "source_sdk_ver": proposal["source_sdk_ver"],
-        "schema_ver": proposal["schema_ver"],
-        "payload": proposal["payload"],
-        "payload_hash": item.payload_hash,
-        "prev_event_hash": prev_hash,
-        "event_hash": "",
-        "chain_authority": chain.AUTHORITY_SERVER,
-        "authority_id": authority_id,
-    }
-    envelope["event_hash"] = chain.event_hash(envelope)
-    return envelope
+    """The §2 envelope the service stores for a proposal; the payload hash was computed once,
+    when ``_prepare`` canonicalized the payload to check it."""
+    return chain.chain_event(
+        item.proposal,
+        prev_event_hash=prev_hash,
+        chain_authority=chain.AUTHORITY_SERVER,
+        authority_id=authority_id,
+        computed_payload_hash=item.payload_hash,
+    )
 
 
 # The columns ``_events_insert`` writes with COPY, in the order of ``_copy_row``.

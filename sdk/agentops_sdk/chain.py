@@ -387,13 +387,18 @@ def chain_event(
     prev_event_hash: str | None,
     chain_authority: str,
     authority_id: str,
+    computed_payload_hash: str | None = None,
 ) -> dict[str, Any]:
     """Complete a proposed event into a full §2 envelope with hashes computed here.
 
     ``proposal`` holds the producer fields; any hashes it carries are ignored (the caller
-    compares a supplied ``payload_hash`` first if it cares).
+    compares a supplied ``payload_hash`` first if it cares). ``computed_payload_hash`` lets a
+    caller that has already canonicalized the payload (to check it) pass ``payload_hash`` of
+    it instead of serializing the payload a second time; it must come from ``payload_hash``.
     """
     payload = proposal["payload"]
+    if computed_payload_hash is None:
+        computed_payload_hash = payload_hash(payload)
     envelope = {
         "event_id": proposal["event_id"],
         "session_id": proposal["session_id"],
@@ -404,7 +409,7 @@ def chain_event(
         "source_sdk_ver": proposal["source_sdk_ver"],
         "schema_ver": proposal["schema_ver"],
         "payload": payload,
-        "payload_hash": payload_hash(payload),
+        "payload_hash": computed_payload_hash,
         "prev_event_hash": prev_event_hash,
         "event_hash": "",
         "chain_authority": chain_authority,
