@@ -14,6 +14,27 @@ def pytest_report_header(config):
     return f"database: {engine}"
 
 
+@pytest.fixture(autouse=True)
+def _service_identity(settings, tmp_path):
+    """Every test seals with a development key of its own, never with var/dev-seal-key.pem,
+    and no test reaches the API rate limit unless it lowers it (the cache is per process)."""
+    from django.core.cache import cache
+
+    from ingestion import keys
+
+    settings.AGENTOPS_INGESTION_SERVICE_ID = "test-ingest"
+    settings.AGENTOPS_SEAL_KEY_FILE = ""
+    settings.AGENTOPS_DEV_SEAL_KEY_FILE = str(tmp_path / "dev-seal-key.pem")
+    settings.AGENTOPS_REQUIRE_SEAL_KEY = False
+    settings.AGENTOPS_RETIRED_PUBLIC_KEYS = []
+    settings.AGENTOPS_API_RATE = "1000000/min"
+    keys.cache_clear()
+    cache.clear()
+    yield
+    keys.cache_clear()
+    cache.clear()
+
+
 @pytest.fixture
 def on_postgres(db) -> bool:
     return connection.vendor == "postgresql"

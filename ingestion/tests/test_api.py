@@ -10,20 +10,10 @@ from agentops_sdk import chain, seal
 from agentops_sdk.verify import verify_session
 from django.test import Client
 
-from ingestion import keys, services
+from ingestion import services
 from ingestion.models import Event, Session
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _seal_key(settings, tmp_path):
-    settings.AGENTOPS_SEAL_KEY_FILE = ""
-    settings.AGENTOPS_DEV_SEAL_KEY_FILE = str(tmp_path / "seal.pem")
-    settings.AGENTOPS_API_RATE = "100000/min"
-    keys.cache_clear()
-    yield
-    keys.cache_clear()
 
 
 @pytest.fixture

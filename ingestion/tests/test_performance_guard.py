@@ -16,20 +16,11 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from ingestion import keys, services
+from ingestion import services
 
 from .factories import proposals_build
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _service(settings, tmp_path):
-    settings.AGENTOPS_DEV_SEAL_KEY_FILE = str(tmp_path / "seal.pem")
-    settings.AGENTOPS_API_RATE = "100000/min"
-    keys.cache_clear()
-    yield
-    keys.cache_clear()
 
 
 def _is_event_insert(sql: str) -> bool:

@@ -23,10 +23,6 @@ pii:
 
 @pytest.fixture(autouse=True)
 def hooks(settings, tmp_path):
-    settings.AGENTOPS_INGESTION_SERVICE_ID = "test-ingest"
-    settings.AGENTOPS_SEAL_KEY_FILE = ""
-    settings.AGENTOPS_DEV_SEAL_KEY_FILE = str(tmp_path / "dev-seal-key.pem")
-    settings.AGENTOPS_REQUIRE_SEAL_KEY = False
     settings.AGENTOPS_BATCH_CHECKS = ["policy.services.batch_check"]
     settings.AGENTOPS_SEAL_HOOKS = ["policy.services.seal_hook"]
     policy_file = tmp_path / "strict.yaml"
