@@ -8,12 +8,15 @@ appends and seals of one session are serialized and the chain stays linear.
 Extension points, both lists of dotted paths to callables:
 
 ``AGENTOPS_BATCH_CHECKS``
-    Each is called as ``check(session=session, proposals=envelopes, event_count_after=n)``
+    Each is called as ``check(session=session, proposals=envelopes, event_count_after=n,
+    payload_bytes=sizes)``
     inside the append transaction, after the lock and after the chain checks, before anything
     is stored. ``session`` is the locked ``Session`` (its counters not yet updated),
     ``envelopes`` the list of complete §2 envelopes about to be stored (duplicates excluded;
-    never empty), ``n`` the session's event count once they are stored. A check refuses the
-    batch by raising ``IngestionError`` (e.g. POLICY_VIOLATION); nothing is then stored.
+    never empty), ``n`` the session's event count once they are stored, ``sizes`` the byte
+    length of each envelope's canonical payload (so size rules need not serialize it again).
+    A check refuses the batch by raising ``IngestionError`` (e.g. POLICY_VIOLATION); nothing
+    is then stored.
 
 ``AGENTOPS_SEAL_HOOKS``
     Each is called as ``hook(session=session)`` after the transaction that sealed the session
@@ -123,6 +126,7 @@ class _Prepared:
     proposal: dict[str, Any]
     payload_jcs: str
     payload_hash: str
+    payload_bytes: int  # size of the canonical payload, for size rules
 
     @property
     def sequence_number(self) -> int:
@@ -175,7 +179,7 @@ def _prepare(index: int, proposal: dict[str, Any], session_id: str) -> _Prepared
             status=400,
             details={"index": index, "supplied": supplied, "computed": computed},
         )
-    return _Prepared(index, proposal, payload_jcs, computed)
+    return _Prepared(index, proposal, payload_jcs, computed, len(canonical))
 
 
 def _conflict(item: _Prepared, reason: str) -> IngestionError:
@@ -327,11 +331,13 @@ def events_append(
 
         if accepted:
             envelopes = [envelope for _, envelope in accepted]
+            payload_bytes = [item.payload_bytes for item, _ in accepted]
             for check in _callables("AGENTOPS_BATCH_CHECKS"):
                 check(
                     session=locked,
                     proposals=envelopes,
                     event_count_after=locked.event_count + len(envelopes),
+                    payload_bytes=payload_bytes,
                 )
             now = timezone.now()
             _events_insert(locked, accepted, received_at=now, api_key=api_key)

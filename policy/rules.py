@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -596,13 +596,18 @@ class BatchViolation:
 
 
 def batch_violation(
-    *, policy: Policy, proposals: Iterable[Mapping[str, Any]], event_count_after: int
+    *,
+    policy: Policy,
+    proposals: Iterable[Mapping[str, Any]],
+    event_count_after: int,
+    payload_bytes: Sequence[int] | None = None,
 ) -> BatchViolation | None:
     """The first ingestion-time rule a batch breaks, or None.
 
     Checked in order: ``max_events_per_session`` (409), ``max_payload_bytes`` (413, canonical
-    bytes), forbidden tools (409), ``pii`` with action ``reject`` (409). The message shows
-    masked values only.
+    bytes; ``payload_bytes`` gives them when the caller has already serialized the payloads),
+    forbidden tools (409), ``pii`` with action ``reject`` (409). The message shows masked
+    values only.
     """
     proposals = list(proposals)
     limit = policy.max_events_per_session
@@ -613,9 +618,13 @@ def batch_violation(
             f"the session would hold {event_count_after} events; the policy allows {limit}",
         )
     if policy.max_payload_bytes is not None:
-        for proposal in proposals:
-            payload = proposal.get("payload")
-            size = payload_size(payload) if payload is not None else None
+        sizes = payload_bytes
+        if sizes is None:
+            sizes = [
+                payload_size(p["payload"]) if p.get("payload") is not None else None
+                for p in proposals
+            ]
+        for proposal, size in zip(proposals, sizes, strict=True):
             if size is not None and size > policy.max_payload_bytes:
                 return BatchViolation(
                     "max_payload_bytes",

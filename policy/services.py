@@ -84,7 +84,11 @@ def session_findings_latest(*, session: Session) -> Findings | None:
 
 
 def batch_check(
-    *, session: Session, proposals: list[dict[str, Any]], event_count_after: int
+    *,
+    session: Session,
+    proposals: list[dict[str, Any]],
+    event_count_after: int,
+    payload_bytes: list[int] | None = None,
 ) -> None:
     """``AGENTOPS_BATCH_CHECKS`` hook: refuse a batch that breaks the project's policy.
 
@@ -93,7 +97,10 @@ def batch_check(
     """
     policy = policy_for_project(project=session.project)
     violation = batch_violation(
-        policy=policy, proposals=proposals, event_count_after=event_count_after
+        policy=policy,
+        proposals=proposals,
+        event_count_after=event_count_after,
+        payload_bytes=payload_bytes,
     )
     if violation is None:
         return

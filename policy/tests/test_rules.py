@@ -279,6 +279,21 @@ def test_payload_size_is_measured_canonically():
     assert batch_violation(policy=tighter, proposals=batch, event_count_after=1).status == 413
 
 
+def test_payload_sizes_given_by_the_caller_are_used_as_they_are():
+    # Ingestion hands over the sizes of the canonical bytes it already made.
+    payload = {"tool_name": "search", "args": {"q": "ab"}, "z": 1}  # 46 canonical bytes
+    policy = parse("name: x\nmax_payload_bytes: 46\n")
+    batch = proposals(("TOOL_CALL", payload))
+    assert (
+        batch_violation(policy=policy, proposals=batch, event_count_after=1, payload_bytes=[46])
+        is None
+    )
+    refused = batch_violation(
+        policy=policy, proposals=batch, event_count_after=1, payload_bytes=[47]
+    )
+    assert (refused.rule, refused.status) == ("max_payload_bytes", 413)
+
+
 @pytest.mark.parametrize("tool", ["shell", "browser"])
 def test_batch_calling_a_forbidden_tool_is_409(tool):
     violation = batch_violation(
