@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.utils.html import format_html
 
+from compliance.formatting import duration_text
 from ingestion.models import Event, EvidenceClass, Session
 from policy.models import Findings
 
@@ -62,16 +63,7 @@ def _moment(value) -> str:
 
 
 def _duration(delta: timedelta | None) -> str:
-    if delta is None:
-        return "—"
-    seconds = max(0, delta.total_seconds())
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, seconds = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min"
+    return "—" if delta is None else duration_text(delta.total_seconds())
 
 
 def _badge(tone: str, symbol: str, text: str, title: str = ""):

@@ -19,6 +19,8 @@ from agentops_sdk import chain
 from django.conf import settings
 from django.template.loader import render_to_string
 
+from compliance.formatting import duration_text
+
 from .. import statements
 from ..models import ExportRecord
 from .context import Actor, ExportContext, rfc3339
@@ -83,12 +85,7 @@ def _cut(value: Any, width: int) -> str:
 def _duration(milliseconds: Any) -> str:
     if not isinstance(milliseconds, int | float) or isinstance(milliseconds, bool):
         return "unknown"
-    seconds = milliseconds / 1000
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, seconds = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min {seconds:02d} s" if hours else f"{minutes} min {seconds} s"
+    return duration_text(milliseconds / 1000)
 
 
 def _stamp(report: Mapping[str, Any]) -> dict[str, str]:

@@ -286,3 +286,13 @@ def test_envelopes_read_for_exports_are_the_stored_envelopes():
     assert list(selectors.session_envelopes_through(session=session, last_sequence=None)) == list(
         ingestion_selectors.session_envelopes(session=session)
     )
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0.024, "24 ms"), (4.32, "4.3 s"), (125, "2 min 5 s"), (3800, "1 h 03 min 20 s")],
+)
+def test_durations_read_naturally(seconds, text):
+    from compliance.formatting import duration_text
+
+    assert duration_text(seconds) == text
