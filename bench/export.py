@@ -96,22 +96,9 @@ def seed(count: int, *, seed_value: int) -> str:
     )
 
     def row(envelope: dict) -> Event:
-        return Event(
-            session=session,
-            sequence_number=envelope["sequence_number"],
-            event_id=envelope["event_id"],
-            timestamp_wall=envelope["timestamp_wall"],
-            timestamp_monotonic=envelope["timestamp_monotonic"],
-            event_type=envelope["event_type"],
-            source_sdk_ver=envelope["source_sdk_ver"],
-            schema_ver=envelope["schema_ver"],
-            payload_jcs=chain.canonicalize(envelope["payload"]).decode("utf-8"),
-            payload_hash=envelope["payload_hash"],
-            prev_event_hash=envelope["prev_event_hash"],
-            event_hash=envelope["event_hash"],
-            chain_authority=envelope["chain_authority"],
-            authority_id=envelope["authority_id"],
-            received_at=now,
+        payload_jcs = chain.canonicalize(envelope["payload"]).decode("utf-8")
+        return Event.from_envelope(
+            envelope, session=session, payload_jcs=payload_jcs, received_at=now
         )
 
     batch = [row(first)]

@@ -140,6 +140,36 @@ class Event(models.Model):
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise AppendOnlyError("stored events cannot be deleted")
 
+    @classmethod
+    def from_envelope(
+        cls,
+        envelope: dict[str, Any],
+        *,
+        session: Session,
+        payload_jcs: str | None,
+        received_at: Any,
+        api_key: ApiKey | None = None,
+    ) -> Event:
+        """An unsaved row for a §2 envelope whose payload is already canonical text."""
+        return cls(
+            session=session,
+            sequence_number=envelope["sequence_number"],
+            event_id=envelope["event_id"],
+            timestamp_wall=envelope["timestamp_wall"],
+            timestamp_monotonic=envelope["timestamp_monotonic"],
+            event_type=envelope["event_type"],
+            source_sdk_ver=envelope["source_sdk_ver"],
+            schema_ver=envelope["schema_ver"],
+            payload_jcs=payload_jcs,
+            payload_hash=envelope["payload_hash"],
+            prev_event_hash=envelope["prev_event_hash"],
+            event_hash=envelope["event_hash"],
+            chain_authority=envelope["chain_authority"],
+            authority_id=envelope["authority_id"],
+            received_at=received_at,
+            api_key=api_key,
+        )
+
     @property
     def payload(self) -> Any:
         if self.payload_jcs is None:

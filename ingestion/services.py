@@ -415,8 +415,12 @@ def _events_insert(
     """
     if connection.vendor != "postgresql":
         Event.objects.bulk_create(
-            _event_row(
-                session, envelope, item.payload_jcs, received_at=received_at, api_key=api_key
+            Event.from_envelope(
+                envelope,
+                session=session,
+                payload_jcs=item.payload_jcs,
+                received_at=received_at,
+                api_key=api_key,
             )
             for item, envelope in accepted
         )
@@ -468,34 +472,6 @@ def _copy_rows(
                     api_key_pk,
                 )
             )
-
-
-def _event_row(
-    session: Session,
-    envelope: dict[str, Any],
-    payload_jcs: str | None,
-    *,
-    received_at: datetime,
-    api_key: ApiKey | None,
-) -> Event:
-    return Event(
-        session=session,
-        sequence_number=envelope["sequence_number"],
-        event_id=envelope["event_id"],
-        timestamp_wall=envelope["timestamp_wall"],
-        timestamp_monotonic=envelope["timestamp_monotonic"],
-        event_type=envelope["event_type"],
-        source_sdk_ver=envelope["source_sdk_ver"],
-        schema_ver=envelope["schema_ver"],
-        payload_jcs=payload_jcs,
-        payload_hash=envelope["payload_hash"],
-        prev_event_hash=envelope["prev_event_hash"],
-        event_hash=envelope["event_hash"],
-        chain_authority=envelope["chain_authority"],
-        authority_id=envelope["authority_id"],
-        received_at=received_at,
-        api_key=api_key,
-    )
 
 
 def _copy_state(source: Session, target: Session) -> None:
@@ -585,12 +561,11 @@ def _seal(
         )
         # The seal row goes in while the session is still open; the triggers refuse any
         # insert once sealed_at is set, and any change to the row after that.
-        _event_row(
-            locked,
+        Event.from_envelope(
             envelope,
-            chain.canonicalize(payload).decode("utf-8"),
+            session=locked,
+            payload_jcs=chain.canonicalize(payload).decode("utf-8"),
             received_at=now,
-            api_key=None,
         ).save()
 
         report = _report(selectors.session_envelopes(session=locked))

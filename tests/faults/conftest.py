@@ -233,6 +233,19 @@ class Recorder(threading.Thread):
                 time.sleep(self.pause)
 
 
+def recorder_midway(client: Client, count: int, *, pause: float, share: float) -> Recorder:
+    """Start an agent and return once ``share`` of its events are stored, while it still
+    records: the moment a fault is injected."""
+    agent = Recorder(client, count, pause=pause)
+    agent.start()
+    assert agent.started_recording.wait(10)
+    deadline = time.monotonic() + 20
+    while client.stats()["sent"] < count * share and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert agent.is_alive(), "the agent finished before the fault: nothing was interrupted"
+    return agent
+
+
 def fetch_events(url: str, key: str, session_id: str) -> list[dict[str, Any]]:
     headers = {"Authorization": f"Bearer {key}"}
     events: list[dict[str, Any]] = []

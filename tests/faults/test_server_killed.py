@@ -13,7 +13,7 @@ from collections.abc import Callable
 import pytest
 from agentops_sdk.client import Client
 
-from .conftest import FaultDatabase, Recorder, Server, assert_accounted
+from .conftest import FaultDatabase, Server, assert_accounted, recorder_midway
 
 pytestmark = pytest.mark.postgres
 
@@ -27,15 +27,8 @@ def test_sigkill_mid_ingestion_loses_nothing_silently_and_stores_nothing_twice(
     clients: Callable[..., Client],
 ) -> None:
     client = clients(server.url, api_key)
-    agent = Recorder(client, RECORDED, pause=0.005)
-    agent.start()
-    assert agent.started_recording.wait(10)
-
     # Kill once a good part of the session is stored and the agent is still recording.
-    deadline = time.monotonic() + 20
-    while client.stats()["sent"] < RECORDED // 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert agent.is_alive(), "the agent finished before the kill: nothing was interrupted"
+    agent = recorder_midway(client, RECORDED, pause=0.005, share=1 / 3)
     sent_before_kill = client.stats()["sent"]
     server.kill()
     time.sleep(0.5)  # requests meanwhile are refused; the sender retries

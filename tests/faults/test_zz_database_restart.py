@@ -21,7 +21,7 @@ import requests
 from agentops_sdk.client import Client
 from django.db import connections
 
-from .conftest import FaultDatabase, Recorder, Server, assert_accounted
+from .conftest import FaultDatabase, Server, assert_accounted, recorder_midway
 
 pytestmark = pytest.mark.postgres
 
@@ -87,13 +87,7 @@ def test_the_service_answers_503_while_the_database_is_down_and_recovers_by_itse
     clients: Callable[..., Client],
 ) -> None:
     client = clients(server.url, api_key)
-    agent = Recorder(client, RECORDED, pause=0.01)
-    agent.start()
-    assert agent.started_recording.wait(10)
-    deadline = time.monotonic() + 20
-    while client.stats()["sent"] < RECORDED // 4 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert agent.is_alive(), "the agent finished before the database went down"
+    agent = recorder_midway(client, RECORDED, pause=0.01, share=1 / 4)
 
     session_url = f"{server.url}/api/v1/sessions/{agent.session_id}"
     auth = {"Authorization": f"Bearer {api_key}"}
