@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import random
+import threading
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -620,3 +621,68 @@ def test_workers_report_damaged_lines_like_one_process(
         verify_file(path, workers=2)
     assert str(spread.value) == str(alone.value)
     assert "line 1000" in str(alone.value)
+
+
+# Values that canonical JSON writes differently from Python, or that sort differently in
+# UTF-16: none of them may be hashed as Python writes them, whichever way they are read.
+CANONICAL_BUT_UNUSUAL = {
+    "integral": 2.0,
+    "negative_zero": -0.0,
+    "tiny": 1e-7,
+    "huge": 1e21,
+    "largest": chain.MAX_SAFE_INTEGER,
+    "\U0001f600": "an astral key, which sorts after the next one in UTF-16",
+    "\uff61": "a key near the top of the BMP",
+}
+
+
+@pytest.mark.usefixtures("small_blocks")
+@pytest.mark.parametrize("ascii_only", [True, False], ids=["escaped", "raw"])
+def test_values_outside_the_fast_path_verify_from_a_file(
+    tmp_path: Path, builder: SessionBuilder, signing_key: Ed25519PrivateKey, ascii_only: bool
+) -> None:
+    events = builder.session(60, sealed=False)
+    for event in events[1:-1:3]:
+        event["payload"]["unusual"] = CANONICAL_BUT_UNUSUAL
+    rehash(events)
+    events.append(builder.seal(events))
+    events[7]["payload"]["big"] = 2**60  # beyond ±(2^53-1): no payload_hash can match
+    path = tmp_path / "s.jsonl"
+    path.write_text("".join(json.dumps(e, ensure_ascii=ascii_only) + "\n" for e in events))
+    keys = [signing_key.public_key()]
+
+    alone = verify_file(path, trusted_keys=keys, workers=1)
+    assert located(alone) == {("PAYLOAD_HASH_MISMATCH", 7)}
+    assert "$.big" in alone["violations"][0]["message"]
+    assert alone == verify_session(events, trusted_keys=keys)
+    assert verify_file(path, trusted_keys=keys, workers=2) == alone
+
+
+def test_workers_are_forked_only_from_a_single_thread() -> None:
+    assert verify_module._worker_start().get_start_method() == "fork"
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert verify_module._worker_start().get_start_method() == "spawn"
+    finally:
+        release.set()
+        other.join()
+
+
+@pytest.mark.usefixtures("small_blocks")
+def test_workers_started_as_fresh_interpreters_give_the_same_report(
+    tmp_path: Path, long_session: list[dict[str, Any]], signing_key: Ed25519PrivateKey
+) -> None:
+    path = tmp_path / "s.jsonl"
+    path.write_text(jsonl_text(long_session[:300]))
+    keys = [signing_key.public_key()]
+    alone = verify_file(path, trusted_keys=keys, workers=1)
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)  # a running thread rules out forking
+    other.start()
+    try:
+        assert verify_file(path, trusted_keys=keys, workers=2) == alone
+    finally:
+        release.set()
+        other.join()
