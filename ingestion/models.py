@@ -117,8 +117,14 @@ class Event(models.Model):
     chain_authority = models.CharField(max_length=8)
     authority_id = models.CharField(max_length=200)
     received_at = models.DateTimeField(default=timezone.now)
+    # No index: events are never looked up by key (a session's keys are read through it).
     api_key = models.ForeignKey(
-        ApiKey, on_delete=models.PROTECT, null=True, blank=True, related_name="events"
+        ApiKey,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="events",
+        db_index=False,
     )
 
     class Meta:

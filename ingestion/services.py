@@ -167,8 +167,17 @@ def _prepare(index: int, proposal: dict[str, Any], session_id: str) -> _Prepared
             status=422,
             details={"index": index, "path": exc.path, "reason": exc.reason},
         ) from None
-    # The canonical bytes are serialized once and serve both the stored text and the hash
-    # (``chain.payload_hash`` is ``sha256_hex(canonicalize(payload))``).
+    limit = settings.AGENTOPS_MAX_PAYLOAD_BYTES
+    if len(canonical) > limit:
+        raise IngestionError(
+            "PAYLOAD_TOO_LARGE",
+            f"the payload of event {index} is {len(canonical)} bytes of canonical JSON; "
+            f"the limit is {limit}",
+            status=413,
+            details={"index": index, "limit": limit, "bytes": len(canonical)},
+        )
+    # The canonical bytes are serialized once and serve the size limit, the stored text and
+    # the hash (``chain.payload_hash`` is ``sha256_hex(canonicalize(payload))``).
     payload_jcs = canonical.decode("utf-8")
     computed = chain.sha256_hex(canonical)
     supplied = proposal.get("payload_hash")

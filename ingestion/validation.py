@@ -8,7 +8,6 @@ canonical-value rules belong to ``ingestion.services.events_append``.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -23,7 +22,6 @@ _REQUIRED_FIELDS = tuple(name for name in chain.PRODUCER_FIELDS if name != "payl
 _REQUIRED_SET = frozenset(_REQUIRED_FIELDS)
 # Fields whose producer values are ignored; their type is not the producer's concern.
 _IGNORED_FIELDS = frozenset(chain.SERVER_OWNED_FIELDS)
-_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=True)
 
 MAX_ERRORS_REPORTED = 50
 # Matches the column that stores it; longer values are refused here, not by the database.
@@ -43,8 +41,56 @@ def _storable_text(value: str) -> bool:
     return _UNSTORABLE.search(value) is None
 
 
+_REQUIRED_WITH_HASH = _REQUIRED_SET | {"payload_hash"}
+
+
+def _ordinary(event: Any, session_id: str) -> bool:
+    """True when every envelope field of ``event`` is as an ordinary proposal has it.
+
+    One quick pass that the usual event passes; ``_event_problems`` then checks its payload
+    alone, and describes an event that fails it field by field. The ingestion suite checks
+    that both ways find the same problems.
+    """
+    if type(event) is not dict:
+        return False
+    names = event.keys()
+    get = event.get
+    sequence = get("sequence_number")
+    monotonic = get("timestamp_monotonic")
+    event_type = get("event_type")
+    sdk_ver = get("source_sdk_ver")
+    return (
+        (names == _REQUIRED_SET or (names == _REQUIRED_WITH_HASH and _sha256(get("payload_hash"))))
+        and get("session_id") == session_id
+        and chain.is_canonical_uuid(get("event_id"))
+        and type(sequence) is int
+        and 0 <= sequence <= chain.MAX_SAFE_INTEGER
+        and type(monotonic) is int
+        and 0 <= monotonic <= chain.MAX_SAFE_INTEGER
+        and chain.is_rfc3339_utc(get("timestamp_wall"))
+        and type(event_type) is str
+        and event_type in chain.PRODUCER_EVENT_TYPES
+        and get("schema_ver") == chain.SPEC_VERSION
+        and type(get("payload")) is dict
+        and type(sdk_ver) is str
+        and 0 < len(sdk_ver) <= MAX_SDK_VER_CHARS
+        and _storable_text(sdk_ver)
+    )
+
+
+_sha256 = chain.is_sha256_hex
+
+
 def _event_problems(event: Any, *, session_id: str) -> list[tuple]:
     """(field, message) pairs for one proposed event."""
+    if _ordinary(event, session_id):
+        wanting = chain.payload_problems(event["event_type"], event["payload"])
+        return [("payload", message) for message in wanting]
+    return _detailed_problems(event, session_id=session_id)
+
+
+def _detailed_problems(event: Any, *, session_id: str) -> list[tuple]:
+    """(field, message) pairs for one proposed event, each envelope field on its own."""
     if not isinstance(event, Mapping):
         return [(None, "each event must be a JSON object")]
     problems: list[tuple] = []
@@ -93,23 +139,17 @@ def _event_problems(event: Any, *, session_id: str) -> list[tuple]:
     if "payload" in event:
         if not isinstance(payload, Mapping):
             problems.append(("payload", "payload must be an object"))
-        elif event_type in chain.PRODUCER_EVENT_TYPES:
+        elif known_type and event_type in chain.PRODUCER_EVENT_TYPES:
             problems.extend(("payload", msg) for msg in chain.payload_problems(event_type, payload))
     return problems
-
-
-def _payload_size(payload: Any) -> int:
-    try:
-        return len(_compact.encode(payload).encode("utf-8", "surrogatepass"))
-    except (TypeError, ValueError):
-        return 0  # not JSON-encodable here; the canonical check reports it with its path
 
 
 def proposals_validate(body: Any, *, session_id: str) -> list[dict[str, Any]]:
     """Check a request body ``{"events": [...]}`` and return the list of proposals.
 
     Raises ``IngestionError`` VALIDATION_ERROR (400) listing each bad event's index, field and
-    message, or PAYLOAD_TOO_LARGE (413) for a batch or payload over the configured limits.
+    message, or PAYLOAD_TOO_LARGE (413) for a batch over the configured limit. The size of
+    each payload is judged when it is canonicalized (``services.events_append``).
     """
     if not isinstance(body, Mapping):
         raise IngestionError(
@@ -143,20 +183,10 @@ def proposals_validate(body: Any, *, session_id: str) -> list[dict[str, Any]]:
             status=413,
             details={"limit": limit, "events": len(events)},
         )
-    max_payload = settings.AGENTOPS_MAX_PAYLOAD_BYTES
     errors: list[dict[str, Any]] = []
     for index, event in enumerate(events):
         for field, message in _event_problems(event, session_id=session_id):
             errors.append({"index": index, "field": field, "message": message})
-        if isinstance(event, Mapping) and isinstance(event.get("payload"), Mapping):
-            size = _payload_size(event["payload"])
-            if size > max_payload:
-                raise IngestionError(
-                    "PAYLOAD_TOO_LARGE",
-                    f"the payload of event {index} is {size} bytes; the limit is {max_payload}",
-                    status=413,
-                    details={"index": index, "limit": max_payload, "bytes": size},
-                )
     if errors:
         shown = errors[:MAX_ERRORS_REPORTED]
         first = shown[0]

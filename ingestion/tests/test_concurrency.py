@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from ingestion import services
 from ingestion.errors import IngestionError
 from ingestion.models import Event, Session
 
 from .factories import proposal_build, session_with_events
+from .test_triggers import _insert_event
 
 pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("evidence_transactional_db")]
 
@@ -99,3 +102,66 @@ def test_a_seal_racing_appends_is_the_last_event():
     assert [e.sequence_number for e in stored] == list(range(len(stored)))
     report = services.session_verify(session=Session.objects.get(pk=session.pk))
     assert (report["status"], report["sealed"]) == ("PASS", True)
+
+
+def test_a_raw_insert_waits_for_a_seal_in_progress_and_is_refused():
+    """The database's own check, without the service: an insert that meets a session being
+    sealed waits for the sealing transaction, then sees the seal and is refused."""
+    session = session_with_events(1)
+    sealing = threading.Event()
+    commit = threading.Event()
+    inserter_pid: list[int] = []
+    outcome: list[BaseException | None] = []
+
+    def seal_slowly() -> None:
+        try:
+            with transaction.atomic():
+                Session.objects.filter(pk=session.pk).update(sealed_at=timezone.now())
+                sealing.set()
+                assert commit.wait(timeout=30)
+        finally:
+            connection.close()
+
+    def insert() -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                inserter_pid.append(cursor.fetchone()[0])
+            _insert_event(session, 1)
+            outcome.append(None)
+        except BaseException as exc:  # judged by the main thread
+            outcome.append(exc)
+        finally:
+            connection.close()
+
+    sealer = threading.Thread(target=seal_slowly)
+    sealer.start()
+    assert sealing.wait(timeout=30)
+    inserter = threading.Thread(target=insert)
+    inserter.start()
+    try:
+        waited = _wait_for_lock(inserter_pid)
+    finally:
+        commit.set()
+        sealer.join(timeout=30)
+        inserter.join(timeout=30)
+    assert waited, "the insert did not wait for the sealing transaction"
+    assert len(outcome) == 1 and isinstance(outcome[0], IntegrityError), outcome
+    assert "append-only: the session is sealed" in str(outcome[0])
+    assert Event.objects.filter(session=session).count() == 1
+
+
+def _wait_for_lock(pid_holder: list[int], timeout: float = 15.0) -> bool:
+    """True once the backend whose pid lands in ``pid_holder`` waits on a lock."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pid_holder:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", pid_holder
+                )
+                row = cursor.fetchone()
+            if row and row[0] == "Lock":
+                return True
+        time.sleep(0.02)
+    return False

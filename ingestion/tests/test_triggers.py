@@ -183,3 +183,26 @@ def test_migration_reverses_and_reapplies_cleanly():
     with pytest.raises(IntegrityError, match="append-only"):
         _execute("DELETE FROM ingestion_event")
     assert Event.objects.get(session=session).event_type == "ERROR"
+
+
+statement_migration = importlib.import_module(
+    "ingestion.migrations.0003_sealed_check_per_statement"
+)
+
+
+@pytest.mark.postgres
+def test_the_per_statement_check_reverses_to_the_per_row_check_and_back():
+    session = _seal_row(session_with_events(1))
+    _run_deferred_constraint_checks()  # an index cannot be built while checks are pending
+    statement_migration.check_per_row(None, _Editor())
+    with pytest.raises(IntegrityError, match="append-only: the session is sealed"):
+        _insert_event(session, 1)
+    statement_migration.check_per_statement(None, _Editor())
+    with pytest.raises(IntegrityError, match="append-only: the session is sealed"):
+        _insert_event(session, 1)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tgtype & 1 FROM pg_trigger WHERE tgname = 'ingestion_event_sealed_session'"
+        )
+        assert cursor.fetchall() == [(0,)]  # bit 0 clear: once per statement, not per row
+    assert Event.objects.filter(session=session).count() == 1

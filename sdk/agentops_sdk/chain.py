@@ -445,6 +445,11 @@ def is_uuid(value: Any) -> bool:
     return True
 
 
+def is_canonical_uuid(value: Any) -> bool:
+    """A UUID in its canonical spelling: lowercase hex in 8-4-4-4-12 groups."""
+    return type(value) is str and _CANONICAL_UUID.match(value) is not None
+
+
 def is_rfc3339_utc(value: Any) -> bool:
     return type(value) is str and _RFC3339_UTC.match(value) is not None
 

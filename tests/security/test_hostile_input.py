@@ -192,6 +192,8 @@ CATALOGUE: list[Hostile] = [
     Hostile("append: monotonic bool", "POST", EVENTS, 400, "VALIDATION_ERROR", events(next_event(timestamp_monotonic=True))),
     Hostile("append: timestamp SQL", "POST", EVENTS, 400, "VALIDATION_ERROR", events(next_event(timestamp_wall="2026-01-25T10:00:00Z'; --"))),
     Hostile("append: payload array", "POST", EVENTS, 400, "VALIDATION_ERROR", events(next_event(payload=[1, 2]))),
+    Hostile("append: event_type array", "POST", EVENTS, 400, "VALIDATION_ERROR", events(next_event(event_type=["TOOL_CALL"]))),
+    Hostile("append: event_type object", "POST", EVENTS, 400, "VALIDATION_ERROR", events(next_event(event_type={"t": 1}))),
     Hostile("append: payload null", "POST", EVENTS, 400, "VALIDATION_ERROR", events(next_event(payload=None))),
     Hostile("append: sdk version NUL", "POST", EVENTS, 400, "VALIDATION_ERROR", events(next_event(source_sdk_ver="sdk\x00"))),
     Hostile("append: sdk version lone surrogate", "POST", EVENTS, 400, "VALIDATION_ERROR", batch_with_raw("source_sdk_ver", b'"\\udfff"')),
