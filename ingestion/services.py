@@ -38,8 +38,7 @@ import agentops_sdk
 from agentops_sdk import chain, seal
 from agentops_sdk.verify import LogFormatError, compliance_export_session, verify_session
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Q
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -226,47 +225,49 @@ def _callables(setting: str) -> list[Callable[..., Any]]:
     return [import_string(path) for path in getattr(settings, setting, ())]
 
 
-# The stored events a batch could repeat (by sequence number) or collide with (by event id),
-# on PostgreSQL: two index lookups joined in one statement. ``_DUPLICATE_FIELDS`` in order.
-_FINGERPRINT_COLUMNS = (
-    "event_id, sequence_number, timestamp_wall, timestamp_monotonic, event_type, "
-    "source_sdk_ver, schema_ver, payload_hash"
-)
+# The stored events a batch repeats, by sequence number (``_DUPLICATE_FIELDS`` in order); on
+# PostgreSQL the numbers travel as one comma-separated text, cheaper to send than an array.
 _FINGERPRINT_SQL = (
-    f"SELECT {_FINGERPRINT_COLUMNS} FROM ingestion_event WHERE session_id = %s"  # noqa: S608
+    "SELECT event_id, sequence_number, timestamp_wall, timestamp_monotonic, event_type,"
+    " source_sdk_ver, schema_ver, payload_hash FROM ingestion_event WHERE session_id = %s"
     " AND sequence_number = ANY(string_to_array(%s, ',')::bigint[])"
-    f" UNION ALL SELECT {_FINGERPRINT_COLUMNS} FROM ingestion_event WHERE session_id = %s"
-    " AND event_id = ANY(string_to_array(%s, ','))"
 )
 
 
-def _stored_fingerprints(
-    session: Session, prepared: list[_Prepared], head: int
-) -> dict[int, tuple]:
-    """In one query, the stored events the batch could repeat or collide with."""
-    repeatable = [p.sequence_number for p in prepared if p.sequence_number <= head]
-    event_ids = [p.event_id for p in prepared]
-    if connection.vendor == "postgresql" and not any("," in event_id for event_id in event_ids):
-        # The OR of the ORM query below makes PostgreSQL scan every stored event of the
-        # session, a cost that grows with each batch. The lists travel as one comma-separated
-        # text each (event ids are free of commas here) because the client-side quoting of a
-        # 500-element array costs more than the query.
+def _stored_fingerprints(session: Session, repeated: list[int]) -> dict[int, tuple]:
+    """The stored events with these sequence numbers, by sequence number; no query for none."""
+    if not repeated:
+        return {}
+    if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(
-                _FINGERPRINT_SQL,
-                [
-                    session.pk,
-                    ",".join(map(str, repeatable)),
-                    session.pk,
-                    ",".join(event_ids),
-                ],
-            )
+            cursor.execute(_FINGERPRINT_SQL, [session.pk, ",".join(map(str, repeated))])
             return {row[1]: row for row in cursor.fetchall()}
-    rows = Event.objects.filter(
-        Q(sequence_number__in=repeatable) | Q(event_id__in=event_ids),
-        session=session,
-    ).values_list(*_DUPLICATE_FIELDS)
+    rows = Event.objects.filter(session=session, sequence_number__in=repeated).values_list(
+        *_DUPLICATE_FIELDS
+    )
     return {row[1]: row for row in rows}
+
+
+def _event_id_reuse(session: Session, accepted: list[_Prepared]) -> IngestionError | None:
+    """SEQUENCE_CONFLICT for the first accepted event whose event_id is already stored.
+
+    Asked only after the unique (session, event_id) index refused the insert: an ordinary
+    batch costs no lookup by event id, which on a long session the planner may answer by
+    reading every stored event of the session.
+    """
+    stored = dict(
+        Event.objects.filter(
+            session=session, event_id__in=[item.event_id for item in accepted]
+        ).values_list("event_id", "sequence_number")
+    )
+    for item in accepted:
+        if item.event_id in stored:
+            return _conflict(
+                item,
+                f"event_id {item.event_id} is already used by sequence number "
+                f"{stored[item.event_id]}",
+            )
+    return None
 
 
 def events_append(
@@ -281,14 +282,44 @@ def events_append(
     """
     session_id = str(session.pk)
     prepared = [_prepare(index, p, session_id) for index, p in enumerate(proposals)]
+    accepted: list[tuple[_Prepared, dict[str, Any]]] = []
+    try:
+        locked = _append_locked(session, prepared, accepted, api_key)
+    except IntegrityError:
+        # An event_id the batch shares with a stored event of another sequence number:
+        # the unique index refused the whole insert, which is rolled back.
+        reuse = _event_id_reuse(session, [item for item, _ in accepted])
+        if reuse is not None:
+            raise reuse from None
+        raise
+    _copy_state(locked, session)
+    return AppendResult(
+        accepted=len(accepted),
+        duplicates=len(prepared) - len(accepted),
+        head_sequence=locked.head_sequence,
+        head_hash=locked.head_hash,
+    )
 
+
+def _append_locked(
+    session: Session,
+    prepared: list[_Prepared],
+    accepted: list[tuple[_Prepared, dict[str, Any]]],
+    api_key: ApiKey | None,
+) -> Session:
+    """The transaction of ``events_append``; fills ``accepted`` and returns the locked row."""
     with transaction.atomic():
         locked = _locked_session(session.pk)
         if locked.sealed:
             raise IngestionError("SESSION_SEALED", "the session is sealed", status=409, details={})
         head = -1 if locked.head_sequence is None else locked.head_sequence
 
-        known = _stored_fingerprints(locked, prepared, head)  # by sequence number
+        # Re-sent events, by sequence number. Reuse of a stored event_id by a new sequence
+        # number is left to the unique index (see ``events_append``); within the batch it is
+        # found here, by ``sequence_of``.
+        known = _stored_fingerprints(
+            locked, [item.sequence_number for item in prepared if item.sequence_number <= head]
+        )
         sequence_of = {fingerprint[0]: seq for seq, fingerprint in known.items()}  # by event id
 
         expected = head + 1
@@ -296,14 +327,11 @@ def events_append(
         prev_hash = locked.head_hash
         ended = locked.has_session_end
         drops = 0
-        duplicates = 0
-        accepted: list[tuple[_Prepared, dict[str, Any]]] = []
         for item in prepared:
             seq = item.sequence_number
             if seq < expected:
                 if known.get(seq) != item.fingerprint():
                     raise _conflict(item, f"sequence number {seq} is stored with other content")
-                duplicates += 1
                 continue
             if item.event_id in sequence_of:
                 raise _conflict(
@@ -366,14 +394,7 @@ def events_append(
                     "last_event_at",
                 ]
             )
-
-    _copy_state(locked, session)
-    return AppendResult(
-        accepted=len(accepted),
-        duplicates=duplicates,
-        head_sequence=locked.head_sequence,
-        head_hash=locked.head_hash,
-    )
+    return locked
 
 
 def _server_envelope(item: _Prepared, prev_hash: str | None, authority_id: str) -> dict[str, Any]:

@@ -32,6 +32,11 @@ def _stored(session: Session) -> list[dict]:
     return list(selectors.session_envelopes(session=session))
 
 
+def _resent(envelope: dict) -> dict:
+    """A stored event proposed again, as a producer retrying a batch sends it."""
+    return {name: envelope[name] for name in chain.PRODUCER_FIELDS}
+
+
 def _append(session: Session, proposals: list[dict], **kwargs) -> services.AppendResult:
     return services.events_append(session=session, proposals=proposals, **kwargs)
 
@@ -210,6 +215,32 @@ def test_reusing_an_event_id_at_a_new_sequence_number_is_a_conflict():
         "SEQUENCE_CONFLICT", session, [proposal_build(session.id, 2, event_id=stored_id)]
     )
     assert error.details["event_id"] == stored_id
+
+
+def test_an_event_id_reused_mid_batch_is_reported_where_it_is_reused():
+    session = session_with_events(3)
+    stored = _stored(session)
+    batch = [
+        _resent(stored[2]),  # a re-sent event: a duplicate, not a conflict
+        proposal_build(session.id, 3),
+        proposal_build(session.id, 4, event_id=stored[1]["event_id"]),
+        proposal_build(session.id, 5),
+    ]
+    error = _refused("SEQUENCE_CONFLICT", session, batch)
+    assert error.details == {"index": 2, "sequence_number": 4, "event_id": stored[1]["event_id"]}
+    assert "already used by sequence number 1" in error.message
+
+
+def test_an_event_id_reused_right_after_its_own_resend_is_a_conflict():
+    session = session_with_events(2)
+    resent = _resent(_stored(session)[1])
+    error = _refused(
+        "SEQUENCE_CONFLICT",
+        session,
+        [resent, proposal_build(session.id, 2, event_id=resent["event_id"])],
+    )
+    assert error.details["index"] == 1
+    assert "already used by sequence number 1" in error.message
 
 
 def test_an_event_id_used_twice_in_one_batch_is_a_conflict():
