@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import json
 import random
+import subprocess
+import sys
 import threading
 import tracemalloc
 from collections.abc import Iterator
@@ -658,16 +660,26 @@ def test_values_outside_the_fast_path_verify_from_a_file(
     assert verify_file(path, trusted_keys=keys, workers=2) == alone
 
 
-def test_workers_are_forked_only_from_a_single_thread() -> None:
-    assert verify_module._worker_start().get_start_method() == "fork"
-    release = threading.Event()
-    other = threading.Thread(target=release.wait)
-    other.start()
-    try:
-        assert verify_module._worker_start().get_start_method() == "spawn"
-    finally:
-        release.set()
-        other.join()
+_START_METHOD = """
+import sys, threading
+from agentops_sdk.verify import _worker_start
+if sys.argv[1] == "thread":
+    threading.Thread(target=threading.Event().wait, daemon=True).start()
+print(_worker_start().get_start_method())
+"""
+
+
+@pytest.mark.parametrize(("threads", "method"), [("alone", "fork"), ("thread", "spawn")])
+def test_workers_are_forked_only_from_a_single_thread(threads: str, method: str) -> None:
+    # A fresh interpreter: the test process itself may hold threads of earlier tests.
+    done = subprocess.run(
+        [sys.executable, "-c", _START_METHOD, threads],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert done.stdout.strip() == method
 
 
 @pytest.mark.usefixtures("small_blocks")
