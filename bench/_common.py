@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from agentops_sdk import chain, seal
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -238,3 +239,21 @@ def table_print(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
 def summary_print(bench: str, figures: Sequence[Sequence[Any]]) -> None:
     """The last line ``run_all.py`` reads: ``[label, value, target, met]`` per figure."""
     print(json.dumps({"bench": bench, "figures": [list(figure) for figure in figures]}))
+
+
+def postgres_bench_url(url: str, suffix: str) -> tuple[str, str]:
+    """The URL and name of a scratch database beside the one ``url`` names (+ ``suffix``)."""
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/") + suffix
+    return urlunsplit(parts._replace(path="/" + name)), name
+
+
+def postgres_admin(url: str, *statements: str) -> None:
+    """Run ``statements`` on the server of ``url`` through its ``postgres`` database."""
+    import psycopg
+
+    parts = urlsplit(url)
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as connection:
+        for statement in statements:
+            connection.execute(statement)

@@ -23,7 +23,6 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 # Run as a script, bench/ is first on sys.path and bench/policy.py would shadow the policy
 # package: the repository goes first, bench/ last (for _common).
@@ -33,7 +32,7 @@ sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != HE
 sys.path.insert(0, str(ROOT))
 sys.path.append(str(HERE))
 
-from _common import summary_print, table_print  # noqa: E402
+from _common import postgres_admin, postgres_bench_url, summary_print, table_print  # noqa: E402
 
 SESSIONS = 100_000
 TARGET_SECONDS = 1.0
@@ -179,22 +178,6 @@ def run(count: int, database: str) -> int:
     return 0
 
 
-def _postgres_bench_url(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/") + "_bench_admin"
-    return urlunsplit(parts._replace(path="/" + name)), name
-
-
-def _postgres_admin(url: str, *statements: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as connection:
-        for statement in statements:
-            connection.execute(statement)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=SESSIONS)
@@ -203,8 +186,8 @@ def main() -> int:
         given = os.environ.get("DATABASE_URL", "")
         postgres = given.startswith(("postgres://", "postgresql://"))
         if postgres:
-            url, name = _postgres_bench_url(given)
-            _postgres_admin(given, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
+            url, name = postgres_bench_url(given, "_bench_admin")
+            postgres_admin(given, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
         else:
             url = f"sqlite:///{tmp}/bench.sqlite3"
         os.environ.update(
@@ -220,7 +203,7 @@ def main() -> int:
                 from django.db import connections
 
                 connections.close_all()
-                _postgres_admin(given, f'DROP DATABASE IF EXISTS "{name}"')
+                postgres_admin(given, f'DROP DATABASE IF EXISTS "{name}"')
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 # Run as a script, bench/ is first on sys.path and bench/policy.py would shadow the policy
 # package: the repository goes first, bench/ last (for _common).
@@ -35,7 +34,13 @@ sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != HE
 sys.path.insert(0, str(ROOT))
 sys.path.append(str(HERE))
 
-from _common import session_events, summary_print, table_print  # noqa: E402
+from _common import (  # noqa: E402
+    postgres_admin,
+    postgres_bench_url,
+    session_events,
+    summary_print,
+    table_print,
+)
 
 PDF_EVENTS = 10_000
 JSON_EVENTS = 100_000
@@ -174,22 +179,6 @@ def measure(fmt: str, session_id: str, env: dict[str, str]) -> dict:
 # --------------------------------------------------------------------------------------
 
 
-def _postgres_bench_url(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/") + "_bench_export"
-    return urlunsplit(parts._replace(path="/" + name)), name
-
-
-def _postgres_admin(url: str, *statements: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as connection:
-        for statement in statements:
-            connection.execute(statement)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pdf-events", type=int, default=PDF_EVENTS)
@@ -205,8 +194,8 @@ def main() -> int:
         given = os.environ.get("DATABASE_URL", "")
         postgres = given.startswith(("postgres://", "postgresql://"))
         if postgres:
-            url, name = _postgres_bench_url(given)
-            _postgres_admin(given, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
+            url, name = postgres_bench_url(given, "_bench_export")
+            postgres_admin(given, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
         else:
             url = f"sqlite:///{tmp}/bench.sqlite3"
         env.update(
@@ -224,7 +213,7 @@ def main() -> int:
                 from django.db import connections
 
                 connections.close_all()
-                _postgres_admin(given, f'DROP DATABASE IF EXISTS "{name}"')
+                postgres_admin(given, f'DROP DATABASE IF EXISTS "{name}"')
 
 
 def run(args: argparse.Namespace, env: dict[str, str], database: str) -> int:

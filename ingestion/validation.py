@@ -60,7 +60,10 @@ def _ordinary(event: Any, session_id: str) -> bool:
     event_type = get("event_type")
     sdk_ver = get("source_sdk_ver")
     return (
-        (names == _REQUIRED_SET or (names == _REQUIRED_WITH_HASH and _sha256(get("payload_hash"))))
+        (
+            names == _REQUIRED_SET
+            or (names == _REQUIRED_WITH_HASH and chain.is_sha256_hex(get("payload_hash")))
+        )
         and get("session_id") == session_id
         and chain.is_canonical_uuid(get("event_id"))
         and type(sequence) is int
@@ -76,9 +79,6 @@ def _ordinary(event: Any, session_id: str) -> bool:
         and 0 < len(sdk_ver) <= MAX_SDK_VER_CHARS
         and _storable_text(sdk_ver)
     )
-
-
-_sha256 = chain.is_sha256_hex
 
 
 def _event_problems(event: Any, *, session_id: str) -> list[tuple]:
