@@ -117,7 +117,7 @@ def session_start(
 # --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Prepared:
     """A proposal with its payload canonicalized and hashed (done before taking the lock)."""
 
@@ -330,7 +330,13 @@ def _append_locked(
         for item in prepared:
             seq = item.sequence_number
             if seq < expected:
-                if known.get(seq) != item.fingerprint():
+                # Stored before, or accepted earlier in this batch (``accepted`` runs from
+                # head + 1 without a gap).
+                if seq <= head:
+                    earlier = known.get(seq)
+                else:
+                    earlier = accepted[seq - head - 1][0].fingerprint()
+                if earlier != item.fingerprint():
                     raise _conflict(item, f"sequence number {seq} is stored with other content")
                 continue
             if item.event_id in sequence_of:
@@ -361,7 +367,6 @@ def _append_locked(
 
             envelope = _server_envelope(item, prev_hash, authority_id)
             accepted.append((item, envelope))
-            known[seq] = item.fingerprint()
             sequence_of[item.event_id] = seq
             prev_hash = envelope["event_hash"]
             expected += 1

@@ -190,6 +190,22 @@ def test_an_event_repeated_within_a_batch_is_a_duplicate():
     assert (result.accepted, result.duplicates) == (2, 1)
 
 
+def test_repeats_of_stored_and_of_batch_events_in_one_batch_are_duplicates():
+    session = session_with_events(2)
+    resent = _resent(_stored(session)[1])
+    batch = proposals_build(session.id, 2, start=2)
+    result = _append(session, [resent, *batch, batch[0], resent, batch[1]])
+    assert (result.accepted, result.duplicates) == (2, 4)
+
+
+def test_an_event_repeated_within_a_batch_with_other_content_is_a_conflict():
+    session = session_create()
+    batch = proposals_build(session.id, 3)
+    changed = {**batch[1], "timestamp_monotonic": 999}
+    error = _refused("SEQUENCE_CONFLICT", session, [*batch, changed])
+    assert error.details["index"] == 3
+
+
 # --- events_append: refusals store nothing -------------------------------------------------
 
 
