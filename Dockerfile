@@ -21,7 +21,7 @@ COPY sdk ./sdk
 RUN pip install -r requirements.txt
 
 # Only what runs: never var/ (a development seal key, a SQLite file) or a local .venv.
-COPY manage.py ./
+COPY manage.py gunicorn.conf.py ./
 COPY agentops ./agentops
 COPY ingestion ./ingestion
 COPY policy ./policy

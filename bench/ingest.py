@@ -126,6 +126,8 @@ def service_start(env: dict[str, str], port: int, workers: int) -> subprocess.Po
         [
             str(BIN / "gunicorn"),
             "agentops.wsgi",
+            "--config",
+            str(ROOT / "gunicorn.conf.py"),
             "-w",
             str(workers),
             "-b",
