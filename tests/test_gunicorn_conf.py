@@ -35,8 +35,9 @@ def test_the_worker_hook_freezes_the_loaded_application_and_raises_the_young_thr
         "before = gc.get_threshold()\n"
         "conf = runpy.run_path('gunicorn.conf.py')\n"
         "conf['post_worker_init'](None)\n"
+        "young = conf['YOUNG_GENERATION_THRESHOLD']\n"
         "print(json.dumps({'frozen': gc.get_freeze_count(), 'before': before,\n"
-        "                  'after': gc.get_threshold(), 'young': conf['YOUNG_GENERATION_THRESHOLD']}))\n"
+        "                  'after': gc.get_threshold(), 'young': young}))\n"
     )
     result = json.loads(
         subprocess.run(
