@@ -87,7 +87,7 @@ def test_canonicalize_is_byte_identical_to_rfc8785(value: Any) -> None:
 @pytest.mark.parametrize("encoder", ["_fast_encode", "_stdlib_encode"])
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(value=json_values)
-@example(value={"ctl": "\x00\x1f\x7f\u2028 tab\tnl\n quote\" back\\ slash/"})
+@example(value={"ctl": '\x00\x1f\x7f\u2028 tab\tnl\n quote" back\\ slash/'})
 @example(value={"\uffff": 1, "\ue000": 2, "\u00e9": 3, "z": [0.0001, 1234567.5, -SAFE]})
 def test_each_fast_encoder_writes_the_reference_bytes_inside_the_fast_domain(
     encoder: str, value: Any
