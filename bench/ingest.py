@@ -1,9 +1,10 @@
 """Benchmark: ingesting 200,000 events over HTTP into PostgreSQL, end to end.
 
 Creates a fresh PostgreSQL database (``agentops_bench``), migrates it, starts the real service
-under gunicorn and drives it from separate client processes: 8 concurrent sessions, batches of
-500 proposed events with realistic payloads (model requests with messages, responses, tool
-calls and results; about 300 bytes each), as the SDK sends them. Request bodies are encoded
+under gunicorn (with the project's ``gunicorn.conf.py``) and drives it from separate client
+processes: 8 concurrent sessions, batches of 500 proposed events with realistic payloads
+(model requests with messages, responses, tool calls and results; about 300 bytes each), as
+the SDK sends them. Request bodies are encoded
 before the clock starts. Afterwards every session is sealed and re-verified through the API
 (``POST /api/v1/verify``); a run whose chains do not all verify as AUTHORITATIVE_EVIDENCE
 reports failure, not a speed.
