@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from agentops_sdk import fastjson
 from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser
@@ -36,9 +37,15 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def json_loads_strict(data: bytes | str) -> Any:
     """Parse JSON refusing duplicate keys; NaN/Infinity are left for the canonical check.
 
-    Bytes must be UTF-8 without a BOM: ``json.loads`` would otherwise guess UTF-16/32, skip a
-    BOM and let encoded surrogates through, so one event could be read in several ways.
+    Compact JSON, as the SDK sends it, is read by ``fastjson.loads_exact``, which proves the
+    text held no duplicate key and gives exactly what ``json.loads`` would; any other text is
+    read by ``json.loads`` with the duplicate-key hook, with the same result and messages as
+    before. Bytes must be UTF-8 without a BOM: ``json.loads`` would otherwise guess UTF-16/32,
+    skip a BOM and let encoded surrogates through, so one event could be read in several ways.
     """
+    value = fastjson.loads_exact(data)
+    if value is not fastjson.UNPROVEN:
+        return value
     if isinstance(data, bytes | bytearray):
         data = bytes(data).decode("utf-8")
     return json.loads(data, object_pairs_hook=_no_duplicates)

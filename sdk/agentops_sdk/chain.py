@@ -15,6 +15,11 @@ from typing import Any
 
 import rfc8785
 
+try:  # optional accelerator (the ``fast`` extra); the stdlib C encoder serves without it
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - the server and the test suite install it
+    _orjson = None
+
 SPEC_VERSION = "v0.6"
 ACCEPTED_SCHEMA_VERSIONS = frozenset({"v0.6", "v0.5"})
 
@@ -245,33 +250,54 @@ _c_escape = getattr(json.encoder, "c_encode_basestring", None)
 if _c_make_encoder is not None and _c_escape is not None:
     _c_chunks = _c_make_encoder(None, _not_json, _c_escape, None, ":", ",", True, False, False)
 
-    def _fast_encode(value: Any) -> str:
-        return "".join(_c_chunks(value, 0))
+    def _stdlib_encode(value: Any) -> bytes:
+        return "".join(_c_chunks(value, 0)).encode("utf-8")
 
 else:  # pragma: no cover - CPython always has the C accelerator
-    _fast_encode = json.JSONEncoder(
+    _stdlib_encoder = json.JSONEncoder(
         ensure_ascii=False,
         allow_nan=False,
         sort_keys=True,
         separators=(",", ":"),
         check_circular=False,
-    ).encode
+    )
+
+    def _stdlib_encode(value: Any) -> bytes:
+        return _stdlib_encoder.encode(value).encode("utf-8")
+
+
+if _orjson is not None:
+    _ORJSON_OPTIONS = _orjson.OPT_SORT_KEYS
+    _orjson_dumps = _orjson.dumps
+    _OrjsonError = _orjson.JSONEncodeError
+
+    def _fast_encode(value: Any) -> bytes:
+        """orjson's bytes for a value of the fast domain (the same bytes, several times faster).
+
+        orjson refuses a lone surrogate and nesting beyond its own limit (254 levels); the
+        stdlib encoder then decides, so both cases behave exactly as without orjson.
+        """
+        try:
+            return _orjson_dumps(value, option=_ORJSON_OPTIONS)
+        except _OrjsonError:
+            return _stdlib_encode(value)
+
+else:  # pragma: no cover - the server and the test suite install orjson
+    _fast_encode = _stdlib_encode
 
 
 def canonicalize(value: Any) -> bytes:
     """Serialize ``value`` as RFC 8785 (JCS) bytes.
 
     Raises ``NonCanonicalValueError`` naming the JSON path of a value JCS cannot represent.
-    Values inside the proven fast domain go through the C JSON encoder; everything else is
-    serialized by the ``rfc8785`` reference implementation.
+    Values inside the proven fast domain go through a C encoder (orjson when installed, else
+    the stdlib's); everything else is serialized by the ``rfc8785`` reference implementation.
     """
     if _fast_domain(value):
         try:
-            text = _fast_encode(value)
+            return _fast_encode(value)
         except RecursionError as exc:  # only when the caller's own stack is already deep
             raise NonCanonicalValueError("$", "value nested too deeply to serialize") from exc
-        try:
-            return text.encode("utf-8")
         except UnicodeEncodeError:
             problem = _find_problem(value)
             if problem is None:  # pragma: no cover - only strings can fail to encode

@@ -48,7 +48,7 @@ from typing import IO, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from . import chain, seal
+from . import chain, fastjson, seal
 
 # Violation codes (spec §7).
 EMPTY_LOG = "EMPTY_LOG"
@@ -862,14 +862,22 @@ def parse_event_line(line: str, number: int) -> dict[str, Any]:
 def parse_jsonl(lines: Iterable[str], first_line: int = 1) -> Iterator[dict[str, Any]]:
     """Yield the events of JSONL text given line by line; blank lines are skipped.
 
-    An ordinary line (an object, then only the newline) is decoded by the C scanner
-    directly; anything else takes ``parse_event_line``, which explains what is wrong.
+    An ordinary line (compact JSON of an object, as the SDK and the exports write it) is read
+    by ``fastjson.loads_exact``; another line that holds an object and then only the newline
+    is decoded by the C scanner directly; anything else takes ``parse_event_line``, which
+    explains what is wrong.
     """
     scan = _DECODER.scan_once
+    exact = fastjson.loads_exact
+    unproven = fastjson.UNPROVEN
     number = first_line - 1
     try:
         for number, line in enumerate(lines, start=first_line):
             if line[:1] == "{":
+                event = exact(line[:-1] if line[-1:] == "\n" else line)
+                if event is not unproven:
+                    yield event
+                    continue
                 try:
                     event, end = scan(line, 0)
                 except (ValueError, StopIteration, RecursionError):

@@ -84,6 +84,42 @@ def test_canonicalize_is_byte_identical_to_rfc8785(value: Any) -> None:
     assert chain.canonicalize(value) == reference(value)
 
 
+@pytest.mark.parametrize("encoder", ["_fast_encode", "_stdlib_encode"])
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(value=json_values)
+@example(value={"ctl": '\x00\x1f\x7f\u2028 tab\tnl\n quote" back\\ slash/'})
+@example(value={"\uffff": 1, "\ue000": 2, "\u00e9": 3, "z": [0.0001, 1234567.5, -SAFE]})
+def test_each_fast_encoder_writes_the_reference_bytes_inside_the_fast_domain(
+    encoder: str, value: Any
+) -> None:
+    # orjson (when installed) and the stdlib C encoder each serve the fast domain alone;
+    # both must produce exactly what rfc8785 writes there.
+    if chain._fast_domain(value):
+        assert getattr(chain, encoder)(value) == reference(value)
+
+
+def test_orjson_serves_the_fast_domain() -> None:
+    # The server's requirements install orjson; without it this suite would only ever check
+    # the stdlib encoder through ``canonicalize``.
+    assert chain._orjson is not None
+    assert chain._fast_encode is not chain._stdlib_encode
+
+
+@pytest.mark.parametrize("depth", [254, 255, 300, chain.MAX_NESTING_DEPTH - 1])
+def test_nesting_beyond_orjsons_limit_still_serializes(depth: int) -> None:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    assert chain._fast_domain(value)
+    assert chain.canonicalize(value) == b"[" * depth + b"1" + b"]" * depth
+
+
+def test_a_lone_surrogate_inside_the_fast_domain_is_named_by_path() -> None:
+    with pytest.raises(chain.NonCanonicalValueError) as caught:
+        chain.canonicalize({"a": [{"b": "ok"}, {"c": "x\ud800y"}]})
+    assert caught.value.path == "$.a[1].c"
+
+
 @settings(max_examples=3000, deadline=None)
 @given(
     st.one_of(
