@@ -484,12 +484,17 @@ def _copy_rows(
     api_key: ApiKey | None,
 ) -> None:
     api_key_pk = api_key.pk if api_key is not None else None
+    # The session id and the receipt time are the same on every row: written out once here as
+    # the text PostgreSQL reads for uuid and timestamptz, instead of being converted per row
+    # (psycopg's uuid and datetime conversions took about half of the client's COPY time).
+    session_text = str(session_pk)
+    received_text = received_at.isoformat()
     with raw_cursor.copy(sql) as copy:
         write = copy.write_row
         for item, envelope in accepted:
             write(
                 (
-                    session_pk,
+                    session_text,
                     envelope["sequence_number"],
                     envelope["event_id"],
                     envelope["timestamp_wall"],
@@ -503,7 +508,7 @@ def _copy_rows(
                     envelope["event_hash"],
                     envelope["chain_authority"],
                     envelope["authority_id"],
-                    received_at,
+                    received_text,
                     api_key_pk,
                 )
             )

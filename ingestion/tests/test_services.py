@@ -120,6 +120,18 @@ def test_append_updates_the_session_row_and_the_callers_instance():
     assert (session.head_sequence, session.head_hash) == (row.head_sequence, row.head_hash)
 
 
+def test_events_of_a_batch_are_stored_with_the_instant_the_session_records():
+    session = session_create()
+    before = timezone.now()
+    _append(session, proposals_build(session.id, 3))
+    row = Session.objects.get(pk=session.pk)
+    received = set(Event.objects.filter(session=session).values_list("received_at", flat=True))
+    # One instant, to the microsecond, for the whole batch and the session's last_event_at.
+    assert received == {row.last_event_at}
+    assert before <= row.last_event_at <= timezone.now()
+    assert Event.objects.filter(session=session, session_id=session.pk).count() == 3
+
+
 def test_sdk_supplied_hashes_and_authority_are_ignored():
     session = session_create()
     proposal = proposal_build(
