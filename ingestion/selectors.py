@@ -15,15 +15,19 @@ from .models import Event, Project, Session
 _STREAM_CHUNK = 1000
 
 
+def session_uuid(session_id: uuid.UUID | str) -> uuid.UUID:
+    """The id a client named, or SESSION_NOT_FOUND when it cannot be a session id at all."""
+    if isinstance(session_id, uuid.UUID):
+        return session_id
+    try:
+        return uuid.UUID(session_id)
+    except ValueError:
+        raise IngestionError("SESSION_NOT_FOUND", "session not found", status=404) from None
+
+
 def session_get(*, project: Project, session_id: uuid.UUID | str) -> Session:
     """The project's session, or SESSION_NOT_FOUND (also for another project's session)."""
-    try:
-        parsed = session_id if isinstance(session_id, uuid.UUID) else uuid.UUID(session_id)
-    except ValueError:
-        parsed = None
-    found = (
-        Session.objects.filter(pk=parsed, project=project).first() if parsed is not None else None
-    )
+    found = Session.objects.filter(pk=session_uuid(session_id), project=project).first()
     if found is None:
         raise IngestionError("SESSION_NOT_FOUND", "session not found", status=404)
     return found

@@ -142,7 +142,8 @@ class _Prepared:
         )
 
 
-def _prepare(index: int, proposal: dict[str, Any], session_id: str) -> _Prepared:
+def _prepare(index: int, proposal: dict[str, Any], session_id: str, limit: int) -> _Prepared:
+    """Canonicalize and hash one proposal's payload; ``limit`` is the payload size limit."""
     if proposal["event_type"] == chain.SEAL_EVENT_TYPE:
         raise IngestionError(
             "AUTHORITY_VIOLATION",
@@ -166,7 +167,6 @@ def _prepare(index: int, proposal: dict[str, Any], session_id: str) -> _Prepared
             status=422,
             details={"index": index, "path": exc.path, "reason": exc.reason},
         ) from None
-    limit = settings.AGENTOPS_MAX_PAYLOAD_BYTES
     if len(canonical) > limit:
         raise IngestionError(
             "PAYLOAD_TOO_LARGE",
@@ -212,13 +212,22 @@ def _ordering(item: _Prepared, reason: str) -> IngestionError:
     )
 
 
-def _locked_session(pk: uuid.UUID) -> Session:
+def _locked_session(pk: uuid.UUID, project: Project | None = None) -> Session:
     """The session row, re-read and locked until the transaction ends.
 
-    The project comes along for batch checks and seal hooks; ``of=("self",)`` keeps the lock
-    on the session row alone, so that sessions of one project never wait for each other.
+    Only the session row is locked, so that sessions of one project never wait for each other.
+    Its project comes along for batch checks and seal hooks: the caller's instance when it
+    names one (then SESSION_NOT_FOUND unless the session is that project's), else read in
+    the same query.
     """
-    return Session.objects.select_related("project").select_for_update(of=("self",)).get(pk=pk)
+    if project is None:
+        return Session.objects.select_related("project").select_for_update(of=("self",)).get(pk=pk)
+    try:
+        locked = Session.objects.select_for_update().get(pk=pk, project=project)
+    except Session.DoesNotExist:
+        raise IngestionError("SESSION_NOT_FOUND", "session not found", status=404) from None
+    locked.project = project
+    return locked
 
 
 def _callables(setting: str) -> list[Callable[..., Any]]:
@@ -248,7 +257,7 @@ def _stored_fingerprints(session: Session, repeated: list[int]) -> dict[int, tup
     return {row[1]: row for row in rows}
 
 
-def _event_id_reuse(session: Session, accepted: list[_Prepared]) -> IngestionError | None:
+def _event_id_reuse(session_pk: uuid.UUID, accepted: list[_Prepared]) -> IngestionError | None:
     """SEQUENCE_CONFLICT for the first accepted event whose event_id is already stored.
 
     Asked only after the unique (session, event_id) index refused the insert: an ordinary
@@ -257,7 +266,7 @@ def _event_id_reuse(session: Session, accepted: list[_Prepared]) -> IngestionErr
     """
     stored = dict(
         Event.objects.filter(
-            session=session, event_id__in=[item.event_id for item in accepted]
+            session_id=session_pk, event_id__in=[item.event_id for item in accepted]
         ).values_list("event_id", "sequence_number")
     )
     for item in accepted:
@@ -278,38 +287,67 @@ def events_append(
     Re-sent events (same sequence number, event id and content as stored, or repeated within
     the batch) count as ``duplicates`` and are not stored again; the next new event must be
     ``head + 1``. The number of SQL queries does not depend on the batch size (SQLite aside,
-    where Django splits the one INSERT into chunks of 999 parameters).
+    where Django splits the one INSERT into chunks of 999 parameters). ``session`` is brought
+    up to date with the row as stored.
     """
-    session_id = str(session.pk)
-    prepared = [_prepare(index, p, session_id) for index, p in enumerate(proposals)]
+    result, locked = _append(session.project, session.pk, proposals, api_key)
+    _copy_state(locked, session)
+    return result
+
+
+def project_events_append(
+    *,
+    project: Project,
+    session_id: uuid.UUID,
+    proposals: list[dict[str, Any]],
+    api_key: ApiKey | None = None,
+) -> AppendResult:
+    """``events_append`` for the project's session with this id, found as it is locked.
+
+    Raises SESSION_NOT_FOUND (404) when the project has no such session, another project's
+    included. The API appends this way: one query finds and locks the session.
+    """
+    return _append(project, session_id, proposals, api_key)[0]
+
+
+def _append(
+    project: Project,
+    session_pk: uuid.UUID,
+    proposals: list[dict[str, Any]],
+    api_key: ApiKey | None,
+) -> tuple[AppendResult, Session]:
+    session_id = str(session_pk)
+    limit = settings.AGENTOPS_MAX_PAYLOAD_BYTES
+    prepared = [_prepare(index, p, session_id, limit) for index, p in enumerate(proposals)]
     accepted: list[tuple[_Prepared, dict[str, Any]]] = []
     try:
-        locked = _append_locked(session, prepared, accepted, api_key)
+        locked = _append_locked(project, session_pk, prepared, accepted, api_key)
     except IntegrityError:
         # An event_id the batch shares with a stored event of another sequence number:
         # the unique index refused the whole insert, which is rolled back.
-        reuse = _event_id_reuse(session, [item for item, _ in accepted])
+        reuse = _event_id_reuse(session_pk, [item for item, _ in accepted])
         if reuse is not None:
             raise reuse from None
         raise
-    _copy_state(locked, session)
-    return AppendResult(
+    result = AppendResult(
         accepted=len(accepted),
         duplicates=len(prepared) - len(accepted),
         head_sequence=locked.head_sequence,
         head_hash=locked.head_hash,
     )
+    return result, locked
 
 
 def _append_locked(
-    session: Session,
+    project: Project,
+    session_pk: uuid.UUID,
     prepared: list[_Prepared],
     accepted: list[tuple[_Prepared, dict[str, Any]]],
     api_key: ApiKey | None,
 ) -> Session:
     """The transaction of ``events_append``; fills ``accepted`` and returns the locked row."""
     with transaction.atomic():
-        locked = _locked_session(session.pk)
+        locked = _locked_session(session_pk, project)
         if locked.sealed:
             raise IngestionError("SESSION_SEALED", "the session is sealed", status=409, details={})
         head = -1 if locked.head_sequence is None else locked.head_sequence

@@ -207,9 +207,15 @@ class SessionEventsView(APIView):
         summary="Append a batch of proposed events (all or nothing; replays count as duplicates)",
     )
     def post(self, request, session_id: str):
-        session = _session_for(request, session_id)
-        proposals = proposals_validate(request.data, session_id=str(session.id))
-        result = services.events_append(session=session, proposals=proposals, api_key=request.auth)
+        # The session is found as the service locks it, after the batch has been checked.
+        session_uuid = selectors.session_uuid(session_id)
+        proposals = proposals_validate(request.data, session_id=str(session_uuid))
+        result = services.project_events_append(
+            project=request.auth.project,
+            session_id=session_uuid,
+            proposals=proposals,
+            api_key=request.auth,
+        )
         return Response(
             {
                 "accepted": result.accepted,

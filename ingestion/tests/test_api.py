@@ -387,6 +387,7 @@ def test_request_body_limit(api, settings):
         (b"{not json", "application/json", 400, "MALFORMED_JSON"),
         (b"", "application/json", 400, "VALIDATION_ERROR"),
         (b'{"events": [], "events": []}', "application/json", 400, "MALFORMED_JSON"),
+        (b'{"events":[],"events":[]}', "application/json", 400, "MALFORMED_JSON"),
         (b"events=1", "application/x-www-form-urlencoded", 415, "UNSUPPORTED_MEDIA_TYPE"),
         (b'{"events": []}', "application/json", 400, "VALIDATION_ERROR"),
         (b'{"events": {}}', "application/json", 400, "VALIDATION_ERROR"),
@@ -401,6 +402,13 @@ def test_malformed_requests(api, raw, content_type, status, code):
         code,
     )
     assert event_count(session_id) == 0
+
+
+def test_a_malformed_batch_is_refused_as_such_whatever_the_session(api):
+    # The batch is checked before its session is looked up (as the service locks it): the
+    # answer says what is wrong with the batch and nothing about sessions.
+    response = api.post(f"/api/v1/sessions/{uuid.uuid4()}/events", {"events": []})
+    assert_error(response, 400, "VALIDATION_ERROR")
 
 
 def test_rate_limit_answers_429_with_retry_after(api, settings):

@@ -132,6 +132,28 @@ def test_events_of_a_batch_are_stored_with_the_instant_the_session_records():
     assert Event.objects.filter(session=session, session_id=session.pk).count() == 3
 
 
+def test_appending_by_id_finds_the_projects_session_as_it_locks_it():
+    session = session_create()
+    result = services.project_events_append(
+        project=session.project, session_id=session.pk, proposals=proposals_build(session.id, 2)
+    )
+    assert (result.accepted, result.head_sequence) == (2, 1)
+    assert Event.objects.filter(session=session).count() == 2
+
+
+@pytest.mark.parametrize("whose", ["another project's", "no one's"])
+def test_appending_by_id_to_a_session_the_project_lacks_is_not_found(whose):
+    session = session_create()
+    target = session.pk if whose == "another project's" else uuid.uuid4()
+    with pytest.raises(IngestionError) as caught:
+        services.project_events_append(
+            project=project_create(), session_id=target, proposals=proposals_build(target, 2)
+        )
+    assert (caught.value.code, caught.value.status) == ("SESSION_NOT_FOUND", 404)
+    assert not Event.objects.exists()
+    assert Session.objects.get(pk=session.pk).event_count == 0
+
+
 def test_sdk_supplied_hashes_and_authority_are_ignored():
     session = session_create()
     proposal = proposal_build(
