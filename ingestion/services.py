@@ -290,7 +290,7 @@ def events_append(
     where Django splits the one INSERT into chunks of 999 parameters). ``session`` is brought
     up to date with the row as stored.
     """
-    result, locked = _append(session.project, session.pk, proposals, api_key)
+    result, locked = _append(None, session.pk, proposals, api_key)
     _copy_state(locked, session)
     return result
 
@@ -311,11 +311,13 @@ def project_events_append(
 
 
 def _append(
-    project: Project,
+    project: Project | None,
     session_pk: uuid.UUID,
     proposals: list[dict[str, Any]],
     api_key: ApiKey | None,
 ) -> tuple[AppendResult, Session]:
+    """Both appends; with a ``project``, only that project's session is found (see
+    ``_locked_session``). Returns the result and the locked row as stored."""
     session_id = str(session_pk)
     limit = settings.AGENTOPS_MAX_PAYLOAD_BYTES
     prepared = [_prepare(index, p, session_id, limit) for index, p in enumerate(proposals)]
@@ -339,7 +341,7 @@ def _append(
 
 
 def _append_locked(
-    project: Project,
+    project: Project | None,
     session_pk: uuid.UUID,
     prepared: list[_Prepared],
     accepted: list[tuple[_Prepared, dict[str, Any]]],
@@ -353,7 +355,7 @@ def _append_locked(
         head = -1 if locked.head_sequence is None else locked.head_sequence
 
         # Re-sent events, by sequence number. Reuse of a stored event_id by a new sequence
-        # number is left to the unique index (see ``events_append``); within the batch it is
+        # number is left to the unique index (see ``_append``); within the batch it is
         # found here, by ``sequence_of``.
         known = _stored_fingerprints(
             locked, [item.sequence_number for item in prepared if item.sequence_number <= head]
