@@ -1,8 +1,9 @@
 """Projects, API keys, sessions and their append-only events.
 
 Events and sealed sessions are evidence: database triggers (migration 0002) refuse to change
-or delete them. The ``save()``/``delete()`` overrides below only make mistakes fail early in
-Python; the triggers are the guarantee.
+or delete them; API keys are revoked, never deleted, and no id ever changes (0004). The
+``save()``/``delete()`` overrides below only make mistakes fail early in Python; the triggers
+are the guarantee.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ class ApiKey(AbstractAPIKey):
     """A project's API key; the library stores it hashed and revokes it with ``revoked``."""
 
     project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="api_keys")
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise AppendOnlyError("API keys are revoked, never deleted: events keep naming them")
 
     class Meta(AbstractAPIKey.Meta):
         verbose_name = "API key"
@@ -97,9 +101,15 @@ class Session(models.Model):
 class Event(models.Model):
     """One stored §2 envelope. Field values are kept exactly as they were hashed."""
 
+    # Both references are checked by the database once per inserted statement, not by a
+    # foreign key per row, on PostgreSQL (migration 0004); SQLite keeps its foreign keys.
     # No index of its own: the unique (session, sequence_number) index serves every lookup.
     session = models.ForeignKey(
-        Session, on_delete=models.PROTECT, related_name="events", db_index=False
+        Session,
+        on_delete=models.PROTECT,
+        related_name="events",
+        db_index=False,
+        db_constraint=False,
     )
     sequence_number = models.BigIntegerField()
     event_id = models.CharField(max_length=36)
@@ -125,6 +135,7 @@ class Event(models.Model):
         blank=True,
         related_name="events",
         db_index=False,
+        db_constraint=False,
     )
 
     class Meta:
