@@ -151,6 +151,8 @@ def _forbidden_statements() -> list[str]:
         f"DELETE FROM {session}",
         f"TRUNCATE {session}",
         f"ALTER TABLE {session} DISABLE TRIGGER ingestion_session_sealed_frozen",
+        f"DELETE FROM {_table('ingestion.ApiKey')}",
+        f"TRUNCATE {_table('ingestion.ApiKey')}",
         f"UPDATE {findings} SET passed = true",
         f"DELETE FROM {findings}",
         f"TRUNCATE {findings}",
@@ -256,7 +258,8 @@ def test_grants_follow_the_policy_and_the_command_is_idempotent(service_role):
     assert first[_table("policy.Findings")] == {"SELECT", "INSERT"}
     assert first[_table("ingestion.Session")] == {"SELECT", "INSERT"} | session_updates
     assert first["django_migrations"] == {"SELECT"}
-    assert first[_table("ingestion.ApiKey")] == {"SELECT", "INSERT", "UPDATE", "DELETE"}
+    assert first[_table("ingestion.ApiKey")] == {"SELECT", "INSERT", "UPDATE"}
+    assert first[_table("ingestion.Project")] == {"SELECT", "INSERT", "UPDATE", "DELETE"}
     assert not any("TRUNCATE" in grants or "TRIGGER" in grants for grants in first.values())
 
 

@@ -7,6 +7,8 @@ role had and grants, on every table of the schema, by this policy:
 - evidence tables (events, policy findings, the export ledger): SELECT and INSERT only;
 - sessions: SELECT, INSERT, and UPDATE of the chain-head and seal columns only (the triggers
   of migration ingestion/0002 still freeze a sealed session's row);
+- API keys: SELECT, INSERT, UPDATE (they are revoked, never deleted: the triggers of
+  migration ingestion/0004 refuse it, since events keep naming them);
 - ``django_migrations``: SELECT only (written by migrations alone);
 - every other table (projects, API keys, users and sessions of the admin...): SELECT, INSERT,
   UPDATE, DELETE.
@@ -42,6 +44,8 @@ SESSION_UPDATE_FIELDS = (
     "evidence_class",
     "verification",
 )
+#: Rows of these models change but are never deleted (their migrations' triggers refuse it).
+NEVER_DELETED_MODELS = ("ingestion.ApiKey",)
 READ_ONLY_TABLES = ("django_migrations",)
 
 PASSWORD_ENV = "AGENTOPS_SERVICE_DB_PASSWORD"
@@ -67,6 +71,8 @@ def privileges_for(table: str) -> list[tuple[str, list[str]]]:
         return [("SELECT", []), ("INSERT", []), ("UPDATE", _session_update_columns())]
     if table in READ_ONLY_TABLES:
         return [("SELECT", [])]
+    if table in {_table(label) for label in NEVER_DELETED_MODELS}:
+        return [("SELECT", []), ("INSERT", []), ("UPDATE", [])]
     return [("SELECT", []), ("INSERT", []), ("UPDATE", []), ("DELETE", [])]
 
 
