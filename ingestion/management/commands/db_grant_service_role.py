@@ -10,7 +10,7 @@ role had and grants, on every table of the schema, by this policy:
 - API keys: SELECT, INSERT, UPDATE (they are revoked, never deleted: the triggers of
   migration ingestion/0004 refuse it, since events keep naming them);
 - ``django_migrations``: SELECT only (written by migrations alone);
-- every other table (projects, API keys, users and sessions of the admin...): SELECT, INSERT,
+- every other table (projects, users and sessions of the admin...): SELECT, INSERT,
   UPDATE, DELETE.
 
 No sequence privilege is needed: identity columns draw their values for any inserting role.
