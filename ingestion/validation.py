@@ -28,11 +28,6 @@ MAX_ERRORS_REPORTED = 50
 MAX_SDK_VER_CHARS = 200
 
 
-def _canonical_uuid(value: Any) -> bool:
-    # The id enters the hash as text, so only the canonical lowercase spelling is accepted.
-    return chain.is_uuid(value) and value == value.lower()
-
-
 # A text column stores neither (PostgreSQL refuses NUL, UTF-8 cannot encode a surrogate).
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
@@ -110,12 +105,15 @@ def _detailed_problems(event: Any, *, session_id: str) -> list[tuple]:
     else:
         checked = {k: v for k, v in event.items() if k not in _IGNORED_FIELDS}
     problems.extend(chain.envelope_field_problems(checked))
+    # The id enters the hash as text, so only the canonical spelling is accepted.
     if (
         "event_id" in event
         and chain.is_uuid(event["event_id"])
-        and not _canonical_uuid(event["event_id"])
+        and not chain.is_canonical_uuid(event["event_id"])
     ):
-        problems.append(("event_id", "event_id must be a lowercase UUID"))
+        problems.append(
+            ("event_id", "event_id must be a UUID in canonical form (lowercase, 8-4-4-4-12)")
+        )
     if "session_id" in event and event["session_id"] != session_id:
         problems.append(("session_id", "session_id does not match the session in the URL"))
     sdk_ver = event.get("source_sdk_ver")

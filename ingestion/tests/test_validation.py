@@ -33,6 +33,7 @@ odd_values = st.one_of(
             SESSION_ID.upper(),
             str(uuid.uuid4()),
             "{" + SESSION_ID + "}",
+            SESSION_ID.replace("-", "") + "----",  # a UUID to uuid.UUID, yet not canonical
             "2026-01-25T10:00:00Z",
             "2026-01-25T10:00:00+00:00",
             "v0.5",
@@ -81,3 +82,21 @@ def test_ordinary_proposals_take_the_quick_pass(event_type: str, with_hash: bool
         event["payload_hash"] = chain.payload_hash(event["payload"])
     assert validation._ordinary(event, SESSION_ID)
     assert validation._event_problems(event, session_id=SESSION_ID) == []
+
+
+@pytest.mark.parametrize(
+    "event_id",
+    [
+        SESSION_ID.upper(),
+        "7c4f3a520b8e-4d61-9a57-3f2e-8c1d6b90",  # hyphens elsewhere
+        SESSION_ID.replace("-", "") + "----",
+    ],
+)
+def test_an_event_id_spelled_otherwise_than_canonically_is_refused(event_id: str) -> None:
+    """Each is a UUID to ``uuid.UUID``, but the id enters the hash as text."""
+    assert chain.is_uuid(event_id)
+    event = proposal_build(SESSION_ID, 1, "TOOL_CALL")
+    event["event_id"] = event_id
+    assert validation._event_problems(event, session_id=SESSION_ID) == [
+        ("event_id", "event_id must be a UUID in canonical form (lowercase, 8-4-4-4-12)")
+    ]
