@@ -16,37 +16,42 @@ from django.db import migrations, models
 
 ROW_TRIGGER = "ingestion_event_sealed_session"
 
+# The statement check, also restored by 0004's reverse.
+SEALED_BATCH_FUNCTION = """
+CREATE FUNCTION ingestion_event_refuse_sealed_batch() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    session_sealed_at timestamptz;
+BEGIN
+    -- FOR SHARE waits for a transaction that is sealing one of these sessions right now
+    -- and then yields the committed row, so an insert racing a seal cannot land behind
+    -- the seal. The lock is taken whatever sealed_at holds: a condition on it in WHERE
+    -- would be judged on the row as it was before that seal and skip the wait.
+    FOR session_sealed_at IN
+        SELECT sealed_at FROM ingestion_session
+         WHERE id IN (SELECT DISTINCT session_id FROM inserted_events)
+           FOR SHARE
+    LOOP
+        IF session_sealed_at IS NOT NULL THEN
+            RAISE EXCEPTION 'append-only: the session is sealed, no event can be added'
+                USING ERRCODE = 'restrict_violation';
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END
+$$
+"""
+
+SEALED_BATCH_TRIGGER = f"""
+CREATE TRIGGER {ROW_TRIGGER} AFTER INSERT ON ingestion_event
+REFERENCING NEW TABLE AS inserted_events
+FOR EACH STATEMENT EXECUTE FUNCTION ingestion_event_refuse_sealed_batch()
+"""
+
 POSTGRESQL_FORWARD = [
-    """
-    CREATE FUNCTION ingestion_event_refuse_sealed_batch() RETURNS trigger
-    LANGUAGE plpgsql AS $$
-    DECLARE
-        session_sealed_at timestamptz;
-    BEGIN
-        -- FOR SHARE waits for a transaction that is sealing one of these sessions right now
-        -- and then yields the committed row, so an insert racing a seal cannot land behind
-        -- the seal. The lock is taken whatever sealed_at holds: a condition on it in WHERE
-        -- would be judged on the row as it was before that seal and skip the wait.
-        FOR session_sealed_at IN
-            SELECT sealed_at FROM ingestion_session
-             WHERE id IN (SELECT DISTINCT session_id FROM inserted_events)
-               FOR SHARE
-        LOOP
-            IF session_sealed_at IS NOT NULL THEN
-                RAISE EXCEPTION 'append-only: the session is sealed, no event can be added'
-                    USING ERRCODE = 'restrict_violation';
-            END IF;
-        END LOOP;
-        RETURN NULL;
-    END
-    $$
-    """,
+    SEALED_BATCH_FUNCTION,
     f"DROP TRIGGER {ROW_TRIGGER} ON ingestion_event",
-    f"""
-    CREATE TRIGGER {ROW_TRIGGER} AFTER INSERT ON ingestion_event
-    REFERENCING NEW TABLE AS inserted_events
-    FOR EACH STATEMENT EXECUTE FUNCTION ingestion_event_refuse_sealed_batch()
-    """,
+    SEALED_BATCH_TRIGGER,
 ]
 
 POSTGRESQL_REVERSE = [

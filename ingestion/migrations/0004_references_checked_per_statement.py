@@ -21,10 +21,13 @@ and gets the same refusals for API keys and ids. The model declares the foreign 
 rebuilds ingestion_event on SQLite would drop the SQLite foreign keys with the triggers (0002).
 """
 
+import importlib
+
 from django.db import migrations, models
 
+_sealed_check = importlib.import_module("ingestion.migrations.0003_sealed_check_per_statement")
+
 BATCH_TRIGGER = "ingestion_event_batch_check"
-SEALED_TRIGGER = "ingestion_event_sealed_session"  # 0003's statement trigger, replaced here
 
 # The foreign keys of 0001, by column: Django's constraint name and the table referenced.
 FOREIGN_KEYS = {
@@ -108,7 +111,7 @@ POSTGRESQL_FORWARD = [
     END
     $$
     """,
-    f"DROP TRIGGER {SEALED_TRIGGER} ON ingestion_event",
+    f"DROP TRIGGER {_sealed_check.ROW_TRIGGER} ON ingestion_event",
     "DROP FUNCTION ingestion_event_refuse_sealed_batch()",
     f"""
     CREATE TRIGGER {BATCH_TRIGGER} AFTER INSERT ON ingestion_event
@@ -136,31 +139,8 @@ POSTGRESQL_REVERSE = [
     f"DROP TRIGGER {BATCH_TRIGGER} ON ingestion_event",
     "DROP FUNCTION ingestion_event_check_batch()",
     # 0003's function and trigger, as they were.
-    """
-    CREATE FUNCTION ingestion_event_refuse_sealed_batch() RETURNS trigger
-    LANGUAGE plpgsql AS $$
-    DECLARE
-        session_sealed_at timestamptz;
-    BEGIN
-        FOR session_sealed_at IN
-            SELECT sealed_at FROM ingestion_session
-             WHERE id IN (SELECT DISTINCT session_id FROM inserted_events)
-               FOR SHARE
-        LOOP
-            IF session_sealed_at IS NOT NULL THEN
-                RAISE EXCEPTION 'append-only: the session is sealed, no event can be added'
-                    USING ERRCODE = 'restrict_violation';
-            END IF;
-        END LOOP;
-        RETURN NULL;
-    END
-    $$
-    """,
-    f"""
-    CREATE TRIGGER {SEALED_TRIGGER} AFTER INSERT ON ingestion_event
-    REFERENCING NEW TABLE AS inserted_events
-    FOR EACH STATEMENT EXECUTE FUNCTION ingestion_event_refuse_sealed_batch()
-    """,
+    _sealed_check.SEALED_BATCH_FUNCTION,
+    _sealed_check.SEALED_BATCH_TRIGGER,
 ]
 
 SQLITE_FORWARD = [

@@ -361,12 +361,16 @@ def test_the_per_statement_check_reverses_to_the_per_row_check_and_back():
 
 def test_the_reference_checks_reverse_to_foreign_keys_and_back():
     session = session_with_events(1)
+    unused, kept = api_key_create(session.project, "unused")[0], api_key_create(session.project)[0]
     with _references_checked_per_row():
         with pytest.raises(IntegrityError, match=MISSING_REFERENCE), transaction.atomic():
             _insert_event(session, 1, api_key_id="NoSuch.key")
             _references_checked()
-        _execute("DELETE FROM ingestion_apikey")  # nothing to delete, and no longer refused
+        _execute("DELETE FROM ingestion_apikey WHERE id = %s", [unused.pk])  # allowed again
+        assert not ApiKey.objects.filter(pk=unused.pk).exists()
     with pytest.raises(IntegrityError, match=MISSING_REFERENCE), transaction.atomic():
         _insert_event(session, 1, api_key_id="NoSuch.key")
         _references_checked()
+    with pytest.raises(IntegrityError, match="API keys are revoked, never deleted"):
+        _execute("DELETE FROM ingestion_apikey WHERE id = %s", [kept.pk])
     assert Event.objects.filter(session=session).count() == 1
