@@ -11,7 +11,7 @@ VALIDATION_ERROR       400     a proposal does not belong to the session it is a
 PAYLOAD_HASH_MISMATCH  400     a supplied payload_hash differs (details: index, supplied,
                                computed)
 AUTHORITY_VIOLATION    403     a producer proposed a CHAIN_SEAL
-SESSION_NOT_FOUND      404     no such session in the project (selectors.session_get)
+SESSION_NOT_FOUND      404     no such session in the project (``session_not_found``)
 API_KEY_NOT_FOUND      404     no API key with the prefix (api_key_revoke)
 SESSION_CONFLICT       409     a session id is already used by another project
 SESSION_SEALED         409     appending to a sealed session
@@ -47,6 +47,12 @@ class IngestionError(Exception):
 
     def __repr__(self) -> str:
         return f"IngestionError({self.code!r}, {self.message!r}, status={self.status})"
+
+
+def session_not_found() -> IngestionError:
+    """The one answer for a session the caller cannot see: a malformed id, no such session, or
+    another project's. Built in one place so that the three can never be told apart."""
+    return IngestionError("SESSION_NOT_FOUND", "session not found", status=404)
 
 
 class AppendOnlyError(RuntimeError):

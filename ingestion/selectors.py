@@ -9,7 +9,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from .errors import IngestionError
+from .errors import session_not_found
 from .models import Event, Project, Session
 
 _STREAM_CHUNK = 1000
@@ -22,14 +22,14 @@ def session_uuid(session_id: uuid.UUID | str) -> uuid.UUID:
     try:
         return uuid.UUID(session_id)
     except ValueError:
-        raise IngestionError("SESSION_NOT_FOUND", "session not found", status=404) from None
+        raise session_not_found() from None
 
 
 def session_get(*, project: Project, session_id: uuid.UUID | str) -> Session:
     """The project's session, or SESSION_NOT_FOUND (also for another project's session)."""
     found = Session.objects.filter(pk=session_uuid(session_id), project=project).first()
     if found is None:
-        raise IngestionError("SESSION_NOT_FOUND", "session not found", status=404)
+        raise session_not_found()
     return found
 
 

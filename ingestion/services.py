@@ -43,7 +43,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from . import keys, selectors
-from .errors import IngestionError
+from .errors import IngestionError, session_not_found
 from .models import ApiKey, Event, EvidenceClass, Project, Session
 
 logger = logging.getLogger(__name__)
@@ -225,7 +225,7 @@ def _locked_session(pk: uuid.UUID, project: Project | None = None) -> Session:
     try:
         locked = Session.objects.select_for_update().get(pk=pk, project=project)
     except Session.DoesNotExist:
-        raise IngestionError("SESSION_NOT_FOUND", "session not found", status=404) from None
+        raise session_not_found() from None
     locked.project = project
     return locked
 
