@@ -103,10 +103,16 @@ def public_keys() -> list[dict[str, Any]]:
 
 
 def startup_check() -> None:
-    """Fail at start-up, not at the first seal, when a required sealing key is unusable."""
-    if settings.AGENTOPS_REQUIRE_SEAL_KEY:
+    """Fail at start-up, not at the first seal, when a configured sealing key is unusable.
+
+    Whatever the settings module: a key file that is named but cannot be read, or a retired key
+    that cannot be loaded, stops the process naming the setting. Only the development key, made
+    when no file is named, waits for the first seal (creating it is a side effect that a
+    ``manage.py`` command of no interest to sealing should not have).
+    """
+    if settings.AGENTOPS_SEAL_KEY_FILE or settings.AGENTOPS_REQUIRE_SEAL_KEY:
         signing_key()
-        _retired_keys()
+    _retired_keys()
 
 
 def cache_clear() -> None:

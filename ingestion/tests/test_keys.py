@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,15 +59,49 @@ def test_a_required_key_must_be_configured(settings):
         keys.signing_key()
 
 
-def test_startup_check_fails_only_when_a_required_key_is_unusable(settings, tmp_path):
+@pytest.mark.parametrize("required", [False, True], ids=["development", "production"])
+def test_startup_check_refuses_a_configured_key_file_that_is_missing(settings, tmp_path, required):
+    settings.AGENTOPS_REQUIRE_SEAL_KEY = required
     settings.AGENTOPS_SEAL_KEY_FILE = str(tmp_path / "missing.pem")
-    keys.startup_check()  # development: the failure waits for the first seal
-    settings.AGENTOPS_REQUIRE_SEAL_KEY = True
-    with pytest.raises(ImproperlyConfigured):
+    with pytest.raises(ImproperlyConfigured, match="AGENTOPS_SEAL_KEY_FILE"):
         keys.startup_check()
     _key_file(tmp_path / "missing.pem")
     keys.cache_clear()
     keys.startup_check()
+
+
+def test_startup_check_refuses_a_retired_key_that_cannot_be_loaded(settings, tmp_path):
+    settings.AGENTOPS_RETIRED_PUBLIC_KEYS = [str(tmp_path / "gone.pub.pem")]
+    with pytest.raises(ImproperlyConfigured, match="AGENTOPS_RETIRED_PUBLIC_KEYS"):
+        keys.startup_check()
+
+
+def test_startup_check_leaves_the_development_key_to_the_first_seal(settings):
+    keys.startup_check()
+    assert not Path(settings.AGENTOPS_DEV_SEAL_KEY_FILE).exists()
+
+
+@pytest.mark.parametrize("module", ["agentops.settings", "agentops.settings_production"])
+def test_the_process_refuses_to_start_with_a_missing_key_file(tmp_path, module):
+    """Through the real start-up path of each settings module, not only the function."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(
+        DJANGO_SETTINGS_MODULE=module,
+        AGENTOPS_SEAL_KEY_FILE=str(tmp_path / "missing.pem"),
+        SECRET_KEY="x" * 64,
+        ALLOWED_HOSTS="agentops.example",
+    )
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=live_settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert "AGENTOPS_SEAL_KEY_FILE" in done.stderr
+    assert "missing.pem" in done.stderr
 
 
 def test_public_keys_list_current_then_retired(settings, tmp_path):
