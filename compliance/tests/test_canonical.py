@@ -17,14 +17,16 @@ from compliance.canonical import (
 )
 from compliance.lazyjson import LazyArray, lazy_document
 
-# JSON values RFC 8785 can represent: safe integers, finite floats, any text (keys included,
-# astral characters too, which sort differently in UTF-16 than in code points).
+# JSON values RFC 8785 can represent: safe integers, the floats the chain accepts, any text
+# (keys included, astral characters too, which sort differently in UTF-16 than in code points).
 _text = st.text(st.characters(exclude_categories=["Cs"]), max_size=8)
 _scalars = (
     st.none()
     | st.booleans()
     | st.integers(-(2**53) + 1, 2**53 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.floats(allow_nan=False, allow_infinity=False).filter(
+        lambda number: chain.number_problem(number) is None
+    )
     | _text
 )
 json_values = st.recursive(

@@ -141,6 +141,47 @@ def _has_lone_surrogate(text: str) -> bool:
     return False
 
 
+# Whole-number floats from 2^53 up to 1e21 (excluded): ECMAScript writes them without an
+# exponent, as integers beyond ±(2^53-1). Every float from 2^53 on is a whole number.
+_UNSAFE_FLOAT_MIN = float(2**53)
+_UNSAFE_FLOAT_MAX = 1e21
+_INFINITY = float("inf")
+
+
+def number_problem(value: int | float) -> str | None:
+    """Why the number ``value`` may not enter the chain, or None when it may.
+
+    The rule, the same for the SDK, the ingestion service and the verifier: a number is
+    accepted only when its RFC 8785 text, read back by a JSON parser, is a number that is
+    itself accepted and has the same RFC 8785 text. What is stored and exported is that text,
+    and the verifier hashes what it reads back, so every accepted payload verifies. Hence:
+
+    - an integer is accepted within ±(2^53-1), the integers an IEEE double holds exactly;
+    - NaN and ±Infinity have no JSON text and are refused;
+    - a float whose magnitude is in [2^53, 1e21) is refused: it is a whole number that
+      ECMAScript writes without an exponent (``1e16`` becomes ``10000000000000000``), which
+      reads back as an integer beyond ±(2^53-1). ``2.0**53`` is refused, ``2.0**53 - 1``
+      (written ``9007199254740991``, read back as that safe integer) is accepted;
+    - every other finite float is accepted: below 2^53 a whole number is written as exactly
+      that safe integer (``-0.0`` as ``0``); a fraction, or an exponent (``1e+21``, ``1e+300``,
+      ``5e-324``), reads back as the very same float.
+
+    ``bool`` is not a number here; callers pass it over before asking.
+    """
+    if isinstance(value, float):
+        if value != value:
+            return "NaN is not representable"
+        magnitude = abs(value)
+        if magnitude == _INFINITY:
+            return "Infinity is not representable"
+        if _UNSAFE_FLOAT_MIN <= magnitude < _UNSAFE_FLOAT_MAX:
+            return "float in [2^53, 1e21) is written as an integer outside ±(2^53-1)"
+        return None
+    if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+        return "integer outside ±(2^53-1)"
+    return None
+
+
 def _find_problem(value: Any, path: str = "$") -> NonCanonicalValueError | None:
     """Walk ``value`` and describe the first thing JCS cannot represent, with its path.
 
@@ -164,14 +205,10 @@ def _find_problem(value: Any, path: str = "$") -> NonCanonicalValueError | None:
             if kind is str:
                 if _has_lone_surrogate(item):
                     return NonCanonicalValueError(where, "string contains a lone surrogate")
-            elif isinstance(item, int) and not isinstance(item, bool):
-                if not -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
-                    return NonCanonicalValueError(where, "integer outside ±(2^53-1)")
-            elif isinstance(item, float):
-                if item != item:
-                    return NonCanonicalValueError(where, "NaN is not representable")
-                if item in (float("inf"), float("-inf")):
-                    return NonCanonicalValueError(where, "Infinity is not representable")
+            elif isinstance(item, int | float):  # bool was passed over above
+                reason = number_problem(item)
+                if reason is not None:
+                    return NonCanonicalValueError(where, reason)
             elif isinstance(item, Mapping):
                 for key, child in item.items():
                     if not isinstance(key, str):
@@ -192,6 +229,8 @@ def _find_problem(value: Any, path: str = "$") -> NonCanonicalValueError | None:
 # integral (``2.0`` must become ``2``) and within the range where both ``repr`` and
 # ECMAScript use plain decimal notation (ECMAScript switches to exponents below 1e-6 and from
 # 1e21, ``repr`` below 1e-4 and from 1e16; the narrower window is the one both agree on).
+# The fast path skips ``_find_problem``, so the domain must hold only accepted numbers: a
+# float with a fraction is below 2^52, far from what ``number_problem`` refuses.
 _FAST_FLOAT_MIN = 1e-4
 _FAST_FLOAT_MAX = 1e16
 

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .chain import MAX_ERROR_MESSAGE_CHARS, MAX_NESTING_DEPTH, MAX_SAFE_INTEGER
+from .chain import MAX_ERROR_MESSAGE_CHARS, MAX_NESTING_DEPTH, MAX_SAFE_INTEGER, number_problem
 
 #: Types only the SDK writes: the session's first and last events and the loss markers.
 #: ``record()`` refuses them so that an agent cannot break the ordering rules of §4.
@@ -33,9 +33,11 @@ def payload_snapshot(payload: Any) -> bytes:
     This is the C JSON encoder plus the checks it lacks, so every snapshot is a value RFC 8785
     can represent exactly (the service canonicalizes and hashes it; ``chain.canonicalize`` is
     too slow for the agent's thread once floats are involved). Raises ``PayloadError`` for NaN
-    and ±Infinity, integers beyond ±(2^53 - 1), lone surrogates, non-string keys (``json``
-    would silently turn ``{1: ...}`` into ``{"1": ...}``), nesting deeper than the service
-    accepts, cycles and non-JSON types.
+    and ±Infinity, integers beyond ±(2^53 - 1), floats from 2^53 up to 1e21 (whole numbers
+    whose canonical text reads back as such an integer; ``chain.number_problem`` decides every
+    number, as it does for the service), lone surrogates, non-string keys (``json`` would
+    silently turn ``{1: ...}`` into ``{"1": ...}``), nesting deeper than the service accepts,
+    cycles and non-JSON types.
     """
     try:
         text = _snapshot_encoder.encode(payload)
@@ -62,8 +64,10 @@ def _unrepresentable(value: Any) -> str | None:
         below: list[Any] = []
         for item in level:
             kind = type(item)
-            if kind is str or kind is float or kind is bool or item is None:
+            if kind is str or kind is bool or item is None:
                 continue
+            if (kind is int or kind is float) and -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+                continue  # the common number, accepted by the rule below without asking it
             if isinstance(item, dict):
                 for key in item:
                     if not isinstance(key, str):
@@ -71,8 +75,11 @@ def _unrepresentable(value: Any) -> str | None:
                 below.extend(item.values())
             elif isinstance(item, list | tuple):
                 below.extend(item)
-            elif isinstance(item, int) and not -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
-                return "integer outside ±(2^53-1)"
+            elif isinstance(item, int | float):
+                # The service's rule itself, so that nothing recorded is refused there.
+                problem = number_problem(item)
+                if problem is not None:
+                    return problem
         level = below
     return None
 

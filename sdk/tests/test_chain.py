@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import uuid
 from typing import Any
@@ -75,13 +76,46 @@ def reference(value: Any) -> bytes:
     return rfc8785.dumps(value)
 
 
+def reads_back_as_itself(value: Any) -> bool:
+    """Whether the reference text of ``value``, parsed again, has the same reference text.
+
+    The oracle for the number rule, built from ``rfc8785`` and ``json`` alone: a whole float
+    from 2^53 up to 1e21 is written without an exponent and reads back as an integer the
+    reference refuses (spec §3: integers beyond ±(2^53-1)).
+    """
+    text = reference(value)
+    try:
+        return reference(json.loads(text)) == text
+    except rfc8785.IntegerDomainError:
+        return False
+
+
+def assert_reference_or_refused(value: Any) -> None:
+    if reads_back_as_itself(value):
+        assert chain.canonicalize(value) == reference(value)
+    else:
+        with pytest.raises(chain.NonCanonicalValueError, match=r"float in \[2\^53, 1e21\)"):
+            chain.canonicalize(value)
+
+
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(json_values)
 @example({"\U0001f600": 1, "\uff61": 2, "a": 3})
-@example({"a": [-0.0, 1e21, 1e-7, 0.0001, 1e16, 2.0, 123456789012.5]})
+@example({"a": [-0.0, 1e21, 1e-7, 0.0001, 1e15, 2.0, 123456789012.5, 9007199254740991.0]})
+@example({"a": [0.5, 1e16]})
 @example({"ctl": 'tab\tnl\n\x01 quote" back\\ slash/'})
-def test_canonicalize_is_byte_identical_to_rfc8785(value: Any) -> None:
-    assert chain.canonicalize(value) == reference(value)
+def test_canonicalize_is_byte_identical_to_rfc8785_where_the_text_reads_back(value: Any) -> None:
+    assert_reference_or_refused(value)
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(json_values, finite_floats, st.floats()))
+@example(1e16 - 2)
+@example(4503599627370495.5)
+def test_the_fast_domain_holds_only_accepted_values(value: Any) -> None:
+    # The fast path never runs the walk that refuses values, so it must not need to.
+    if chain._fast_domain(value):
+        assert chain._find_problem(value) is None
 
 
 @pytest.mark.parametrize("encoder", ["_fast_encode", "_stdlib_encode"])
@@ -131,9 +165,7 @@ def test_a_lone_surrogate_inside_the_fast_domain_is_named_by_path() -> None:
 )
 def test_every_float_matches_rfc8785(number: float) -> None:
     # Floats are where the fast path relies on Python's repr agreeing with ECMAScript.
-    assert chain.canonicalize({"n": number, "l": [number, -number]}) == reference(
-        {"n": number, "l": [number, -number]}
-    )
+    assert_reference_or_refused({"n": number, "l": [number, -number]})
 
 
 @settings(max_examples=1000, deadline=None)
@@ -193,6 +225,10 @@ def test_values_outside_the_fast_domain_go_to_the_reference(value: Any) -> None:
         ({"n": 2**53}, "$.n"),
         ({"n": -(2**53)}, "$.n"),
         ({"list": [0, 1, 10**30]}, "$.list[2]"),
+        ({"amount": 1e16}, "$.amount"),
+        ({"n": [0.5, 2.0**53]}, "$.n[1]"),
+        ({"n": -1e20}, "$.n"),
+        ({"n": 9.999999999999999e20}, "$.n"),
         ({"s": "ok \ud800 lone"}, "$.s"),
         ({"k\udfff": 1}, '$["k\udfff"]'),
         ({"odd key": {1: "x"}}, '$["odd key"]'),
@@ -210,6 +246,14 @@ def test_nothing_is_coerced_at_the_integer_boundary() -> None:
     assert chain.canonicalize([SAFE, -SAFE]) == f"[{SAFE},{-SAFE}]".encode()
     with pytest.raises(chain.NonCanonicalValueError):
         chain.canonicalize([SAFE + 1])
+
+
+def test_nothing_is_coerced_at_the_float_boundaries() -> None:
+    edges = [9007199254740991.0, -9007199254740991.0, 1e21, -1e21, -0.0]
+    assert chain.canonicalize(edges) == b"[9007199254740991,-9007199254740991,1e+21,-1e+21,0]"
+    for refused in (2.0**53, -(2.0**53), 1e16, math.nextafter(1e21, 0.0)):
+        with pytest.raises(chain.NonCanonicalValueError):
+            chain.canonicalize([refused])
 
 
 def test_payload_hash_rejects_what_canonicalize_rejects() -> None:
