@@ -1,5 +1,7 @@
 """Suite-wide test configuration."""
 
+import uuid
+
 import pytest
 from django.db import connection
 
@@ -17,9 +19,7 @@ def pytest_report_header(config):
 @pytest.fixture(autouse=True)
 def _service_identity(settings, tmp_path):
     """Every test seals with a development key of its own, never with var/dev-seal-key.pem,
-    and no test reaches the API rate limit unless it lowers it (the cache is per process)."""
-    from django.core.cache import cache
-
+    and no test reaches the API rate limit unless it lowers it."""
     from ingestion import keys
 
     settings.AGENTOPS_INGESTION_SERVICE_ID = "test-ingest"
@@ -29,10 +29,25 @@ def _service_identity(settings, tmp_path):
     settings.AGENTOPS_RETIRED_PUBLIC_KEYS = []
     settings.AGENTOPS_API_RATE = "1000000/min"
     keys.cache_clear()
-    cache.clear()
     yield
     keys.cache_clear()
-    cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache(settings):
+    """Every test starts with an empty cache, and no test reaches the limit of failed
+    authentications unless it lowers it.
+
+    The cache is shared (a table of the test database, or Redis): clearing it would need the
+    database in tests that have none, and rows written by a transactional test outlive it. A
+    key prefix of the test's own gives it a cache that nothing before it has written to.
+    """
+    default = settings.CACHES["default"]
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {**default, "KEY_PREFIX": f"test-{uuid.uuid4().hex}"},
+    }
+    settings.AGENTOPS_AUTH_FAILURE_RATE = "1000000/min"
 
 
 @pytest.fixture

@@ -34,6 +34,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_api_key",
     "drf_spectacular",
+    # Swagger UI's scripts and styles, pinned in requirements.txt and served from STATIC_URL.
+    "drf_spectacular_sidecar",
     "ingestion",
     "policy",
     "compliance",
@@ -83,6 +85,21 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Rate limits count here, so every worker and every server must see the same cache: by
+# default a table of the database (created by migration ingestion/0007), or Redis with
+# AGENTOPS_CACHE_URL=redis://host:6379/0 (Django's own Redis backend, with the redis client).
+# A per-process cache (locmemcache://) gives each gunicorn worker a rate limit of its own.
+_CACHE_URL = env.str("AGENTOPS_CACHE_URL", default="dbcache://agentops_cache")
+CACHES = {
+    "default": env.cache_url_config(
+        _CACHE_URL,
+        # django-environ would prefer the django-redis package whenever it is installed.
+        backend="django.core.cache.backends.redis.RedisCache"
+        if _CACHE_URL.startswith(("redis://", "rediss://"))
+        else None,
+    )
+}
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -115,8 +132,12 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["ingestion.api.parsers.StrictJSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": ["ingestion.api.authentication.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["ingestion.api.authentication.ApiKeyRequired"],
     "DEFAULT_THROTTLE_CLASSES": ["ingestion.api.throttling.ApiKeyRateThrottle"],
+    # The client address of rate limits: REMOTE_ADDR, or with N trusted proxies in front the
+    # address the N-th of them (from the right) wrote into X-Forwarded-For. Never the header
+    # as the client sent it: anyone could then pick the address that is counted.
+    "NUM_PROXIES": env.int("AGENTOPS_TRUSTED_PROXIES", default=0),
     "EXCEPTION_HANDLER": "ingestion.api.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
@@ -126,6 +147,17 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # /api/docs/ loads Swagger UI from this service (drf-spectacular-sidecar), never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Swagger UI would otherwise send the schema's address to validator.swagger.io.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    # One enum each for every field that holds an evidence class or a verification status.
+    "ENUM_NAME_OVERRIDES": {
+        "EvidenceClassEnum": "ingestion.models.EvidenceClass.values",
+        "VerificationStatusEnum": "ingestion.models.VerificationStatus.values",
+    },
 }
 API_KEY_CUSTOM_HEADER = "HTTP_AUTHORIZATION"
 
@@ -146,6 +178,8 @@ AGENTOPS_MAX_EVENTS_PER_REQUEST = env.int("AGENTOPS_MAX_EVENTS_PER_REQUEST", def
 AGENTOPS_MAX_REQUEST_BYTES = env.int("AGENTOPS_MAX_REQUEST_BYTES", default=5 * 1024 * 1024)
 AGENTOPS_MAX_PAYLOAD_BYTES = env.int("AGENTOPS_MAX_PAYLOAD_BYTES", default=256 * 1024)
 AGENTOPS_API_RATE = env("AGENTOPS_API_RATE", default="6000/min")
+# Missing, invalid, expired or revoked keys per client address; over it, 429 before any lookup.
+AGENTOPS_AUTH_FAILURE_RATE = env("AGENTOPS_AUTH_FAILURE_RATE", default="30/min")
 DATA_UPLOAD_MAX_MEMORY_SIZE = AGENTOPS_MAX_REQUEST_BYTES + 1024
 
 # Dotted paths of callables the ingestion service runs; see ingestion/services.py for the

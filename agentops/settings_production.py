@@ -25,7 +25,15 @@ AGENTOPS_SEAL_KEY_FILE = env("AGENTOPS_SEAL_KEY_FILE")
 if not AGENTOPS_SEAL_KEY_FILE:
     raise ImproperlyConfigured("AGENTOPS_SEAL_KEY_FILE must name the sealing key in production")
 
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+# HTTPS everywhere, unless AGENTOPS_PLAIN_HTTP says that nothing in front of this process
+# speaks TLS (a trial on one machine, as docker-compose.yml starts it on 127.0.0.1:8000):
+# then no request would ever be secure, so the redirect to https would loop the client away,
+# and cookies marked Secure (the admin's and the console's session and CSRF cookies) would
+# never come back. HSTS is only ever sent on secure requests, so it is left as configured.
+# `manage.py check --deploy` names each of these relaxations; behind a TLS proxy (which sets
+# X-Forwarded-Proto) keep the switch off.
+AGENTOPS_PLAIN_HTTP = env.bool("AGENTOPS_PLAIN_HTTP", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not AGENTOPS_PLAIN_HTTP)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
@@ -35,9 +43,9 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 # Django's defaults today, stated so that a changed default cannot weaken production.
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-SESSION_COOKIE_SECURE = True
+SESSION_COOKIE_SECURE = not AGENTOPS_PLAIN_HTTP
 SESSION_COOKIE_HTTPONLY = True
-CSRF_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = not AGENTOPS_PLAIN_HTTP
 X_FRAME_OPTIONS = "DENY"
 
 # Static files are collected into STATIC_ROOT at build time (the Dockerfile runs

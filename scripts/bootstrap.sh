@@ -43,14 +43,16 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 
+# Development installs the runtime (requirements.txt, all the Docker image gets) and the tools
+# for tests, lint and benchmarks (requirements-dev.txt, which includes the runtime).
 stamp="$VENV/.requirements.sha256"
-want=$(cat requirements.txt sdk/pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat requirements.txt requirements-dev.txt sdk/pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "bootstrap: installing Python requirements"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r requirements.txt 2>&1 \
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r requirements-dev.txt 2>&1 \
     | grep -v -e '^WARNING: Location' -e 'BuildBackendWarning' || true
-  "$VENV/bin/python" -c 'import django, rest_framework, agentops_sdk, weasyprint' \
+  "$VENV/bin/python" -c 'import django, rest_framework, agentops_sdk, weasyprint, redis, pytest' \
     || { echo "bootstrap: Python requirements did not install" >&2; exit 1; }
   echo "$want" > "$stamp"
 fi

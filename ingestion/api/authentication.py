@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NoReturn
 
-from rest_framework import authentication, exceptions
+from rest_framework import authentication, exceptions, permissions
 
 from ..models import ApiKey, Project
+from .throttling import auth_failure_record, auth_failures_check
 
 MAX_KEY_CHARS = 200
 
@@ -35,7 +37,9 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             return None
         parts = header.split()
         if len(parts) != 2 or parts[0] != self.keyword:
-            raise exceptions.AuthenticationFailed("use 'Authorization: Bearer <api key>'")
+            self._refuse(request, "use 'Authorization: Bearer <api key>'")
+        # An address that has failed too often is refused before its key costs a lookup.
+        auth_failures_check(request=request)
         key = parts[1]
         prefix, dot, _ = key.partition(".")
         # A real key is "<8-character prefix>.<32-character secret>"; anything far longer is
@@ -49,12 +53,28 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         # The secret is checked before revocation so that a revoked key is only named as such
         # to someone who holds it.
         if api_key is None or not api_key.is_valid(key):
-            raise exceptions.AuthenticationFailed("invalid API key")
+            self._refuse(request, "invalid API key")
         if api_key.revoked:
-            raise exceptions.AuthenticationFailed("this API key has been revoked")
+            self._refuse(request, "this API key has been revoked")
         if api_key.has_expired:
-            raise exceptions.AuthenticationFailed("this API key has expired")
+            self._refuse(request, "this API key has expired")
         return ProjectPrincipal(project=api_key.project, api_key=api_key), api_key
 
     def authenticate_header(self, request):
         return self.keyword
+
+    @staticmethod
+    def _refuse(request, message: str) -> NoReturn:
+        auth_failure_record(request=request)  # 429 instead once the address is over its rate
+        raise exceptions.AuthenticationFailed(message)
+
+
+class ApiKeyRequired(permissions.IsAuthenticated):
+    """``IsAuthenticated``, where a request refused for having no key at all counts as a failed
+    authentication of its address too (a key that is present counts in authenticate)."""
+
+    def has_permission(self, request, view):
+        if super().has_permission(request, view):
+            return True
+        auth_failure_record(request=request)
+        return False

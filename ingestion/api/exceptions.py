@@ -49,7 +49,11 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
         422,
         "a value RFC 8785 cannot represent (NaN, Infinity, huge integer, lone surrogate)",
     ),
-    "RATE_LIMITED": (429, "too many requests for this key; retry after Retry-After seconds"),
+    "RATE_LIMITED": (
+        429,
+        "too many requests for this key, or failed authentications from this address; "
+        "retry after Retry-After seconds",
+    ),
     "SERVICE_UNAVAILABLE": (503, "the database is unavailable; retry later"),
     "BAD_REQUEST": (400, "refused before reaching the API (e.g. a Host header not allowed)"),
     "INTERNAL_ERROR": (500, "an unexpected error; reported to the operators"),
