@@ -8,13 +8,14 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from ingestion.errors import AppendOnlyError
 from ingestion.models import ApiKey, Event, Session
 
-from .factories import api_key_create, session_create, session_with_events
+from .factories import api_key_create, project_create, session_create, session_with_events
 
 pytestmark = pytest.mark.django_db
 
@@ -227,6 +228,61 @@ def test_an_api_key_can_still_be_revoked():
     assert ApiKey.objects.get(pk=key.pk).revoked
 
 
+@pytest.mark.parametrize(
+    ("assignment", "refusal"),
+    [
+        ("revoked = %s", "a revoked API key cannot be restored"),
+        ("project_id = %s", "project, prefix, hash and creation time cannot change"),
+        ("prefix = %s", "project, prefix, hash and creation time cannot change"),
+        ("hashed_key = %s", "project, prefix, hash and creation time cannot change"),
+        ("created = %s", "project, prefix, hash and creation time cannot change"),
+    ],
+)
+def test_an_api_key_stays_revoked_and_keeps_its_identity(assignment, refusal):
+    key, _ = api_key_create()
+    ApiKey.objects.filter(pk=key.pk).update(revoked=True)
+    values = {
+        "revoked": False,
+        "project_id": project_create().pk,
+        "prefix": "Other123",
+        "hashed_key": "sha512$$" + "0" * 128,
+        "created": connection.ops.adapt_datetimefield_value(timezone.now()),
+    }
+    before = ApiKey.objects.filter(pk=key.pk).values().get()
+    with pytest.raises(IntegrityError, match=f"append-only: .*{refusal}"):
+        _execute(
+            f"UPDATE ingestion_apikey SET {assignment} WHERE id = %s",
+            [values[assignment.split(" ")[0]], key.pk],
+        )
+    assert ApiKey.objects.filter(pk=key.pk).values().get() == before
+
+
+def test_an_api_key_can_be_renamed_given_an_expiry_and_saved_unchanged():
+    key, _ = api_key_create()
+    _execute(
+        "UPDATE ingestion_apikey SET name = 'renamed', expiry_date = %s, revoked = %s,"
+        " project_id = project_id, prefix = prefix, hashed_key = hashed_key, created = created"
+        " WHERE id = %s",
+        [connection.ops.adapt_datetimefield_value(timezone.now()), False, key.pk],
+    )
+    assert ApiKey.objects.get(pk=key.pk).name == "renamed"
+
+
+def test_the_model_refuses_moving_a_key_and_saves_only_what_may_change():
+    key, _ = api_key_create()
+    key.project = project_create()
+    with pytest.raises(ValidationError, match="stays with its project"):
+        key.full_clean()
+    with pytest.raises(ValidationError, match="stays with its project"):
+        key.save()
+    key = ApiKey.objects.get(pk=key.pk)
+    key.name, key.hashed_key, key.revoked = "renamed", "sha512$$stale", True
+    key.save()  # a full save writes the columns that may change, nothing else
+    stored = ApiKey.objects.get(pk=key.pk)
+    assert (stored.name, stored.revoked) == ("renamed", True)
+    assert stored.hashed_key != "sha512$$stale"
+
+
 @pytest.mark.postgres
 def test_truncate_of_api_keys_is_refused():
     key, _ = api_key_create()
@@ -308,17 +364,25 @@ references_migration = importlib.import_module(
 )
 
 
+search_path_migration = importlib.import_module(
+    "ingestion.migrations.0005_trigger_functions_search_path"
+)
+
+
 @contextlib.contextmanager
 def _references_checked_per_row() -> Iterator[None]:
-    """0004 reversed for the block, so that an earlier migration can be reversed inside it."""
+    """0005 and 0004 reversed for the block, so that an earlier migration can be reversed
+    inside it."""
     postgresql = connection.vendor == "postgresql"
     if postgresql:
         _run_deferred_constraint_checks()  # foreign keys are added and dropped around the block
+    search_path_migration.soften(None, _Editor())
     references_migration.check_per_row(None, _Editor())
     yield
     if postgresql:
         _run_deferred_constraint_checks()
     references_migration.check_per_statement(None, _Editor())
+    search_path_migration.harden(None, _Editor())
 
 
 def test_migration_reverses_and_reapplies_cleanly():

@@ -2,33 +2,53 @@
 
 The role is created in the test database (roles are cluster-wide, so each test uses a name of
 its own and drops it afterwards), granted by ``manage.py db_grant_service_role``, and then
-really logs in: once through Django, running the service end to end, and once through plain
-psycopg, trying everything it must not do.
+really logs in: once through Django, running the service (and the admin console) end to end,
+and once through plain psycopg, trying everything it must not do: change or erase evidence,
+un-revoke or move an API key, make anyone a superuser, create objects that could stand in for
+what a trigger reads, or switch the triggers off.
 """
 
 from __future__ import annotations
 
 import secrets
+import uuid
 from contextlib import contextmanager
 from io import StringIO
 
 import psycopg
 import pytest
 from django.apps import apps
+from django.contrib.admin.utils import quote
 from django.core.management import CommandError, call_command
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.test import Client
-from django.urls import Resolver404, resolve
+from django.urls import Resolver404, resolve, reverse
+from psycopg import sql as psql
 
 from ingestion import services
 from ingestion.management.commands.db_grant_service_role import PASSWORD_ENV
-from ingestion.models import Event, Session
+from ingestion.models import ApiKey, Event, Session
+from ingestion.tests.test_trigger_search_path import search_path_of, trigger_functions
 
 from .support import proposal
 
 
 def _table(label: str) -> str:
     return apps.get_model(label)._meta.db_table
+
+
+def _model_exists(label: str) -> bool:
+    try:
+        apps.get_model(label)
+    except LookupError:
+        return False
+    return True
+
+
+def _schema() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_schema()")
+        return cursor.fetchone()[0]
 
 
 @pytest.fixture
@@ -135,7 +155,8 @@ def test_the_service_runs_end_to_end_as_the_role(service_role):
 
 def _forbidden_statements() -> list[str]:
     event, session = _table("ingestion.Event"), _table("ingestion.Session")
-    findings = _table("policy.Findings")
+    findings, api_key = _table("policy.Findings"), _table("ingestion.ApiKey")
+    user, schema = _table("auth.User"), _schema()
     statements = [
         f"UPDATE {event} SET event_type = 'ERROR'",
         f"DELETE FROM {event}",
@@ -158,12 +179,53 @@ def _forbidden_statements() -> list[str]:
         f"TRUNCATE {findings}",
         "INSERT INTO django_migrations (app, name, applied) VALUES ('x', 'y', now())",
         "DELETE FROM django_migrations",
+        # An API key is revoked, renamed or given an expiry; what identifies it stays.
+        *(
+            f"UPDATE {api_key} SET {column} = {column}"
+            for column in ("project_id", "hashed_key", "prefix", "created", "id")
+        ),
+        f"DELETE FROM {_table('ingestion.Project')}",
+        # Users, groups and permissions belong to the owner: nobody is made a superuser.
+        f"UPDATE {user} SET is_superuser = true",
+        f"UPDATE {user} SET is_staff = true",
+        f"UPDATE {user} SET password = 'pbkdf2_sha256$1$salt$hash'",
+        f"UPDATE {user} SET username = username",
+        f"INSERT INTO {user} (password, is_superuser, username, first_name, last_name, email,"
+        " is_staff, is_active, date_joined) VALUES ('x', true, 'intruder', '', '', '', true,"
+        " true, now())",
+        f"DELETE FROM {user}",
+        f"INSERT INTO {_table('auth.User_groups')} (user_id, group_id)"
+        f" SELECT u.id, g.id FROM {user} u, {_table('auth.Group')} g",
+        f"INSERT INTO {_table('auth.User_user_permissions')} (user_id, permission_id)"
+        f" SELECT u.id, p.id FROM {user} u, {_table('auth.Permission')} p",
+        f"INSERT INTO {_table('auth.Group_permissions')} (group_id, permission_id)"
+        f" SELECT g.id, p.id FROM {_table('auth.Group')} g, {_table('auth.Permission')} p",
+        f"INSERT INTO {_table('auth.Group')} (name) VALUES ('intruders')",
+        f"INSERT INTO {_table('auth.Permission')} (name, content_type_id, codename)"
+        f" SELECT 'x', id, 'x' FROM {_table('contenttypes.ContentType')}",
+        f"UPDATE {_table('contenttypes.ContentType')} SET model = model",
+        f"UPDATE {_table('admin.LogEntry')} SET change_message = ''",
+        f"DELETE FROM {_table('admin.LogEntry')}",
+        # Nothing of the role's may stand in for what a trigger reads (see also the
+        # shadowing test below): no temporary object, nothing in the schema, no schema.
+        f"CREATE TEMP TABLE {session} (id uuid, sealed_at timestamptz)",
+        "CREATE FUNCTION pg_temp.cardinality(anyarray) RETURNS integer LANGUAGE sql AS 'SELECT 0'",
+        f"CREATE TABLE {schema}.agentops_intruder (id integer)",
+        f"CREATE FUNCTION {schema}.agentops_intruder() RETURNS integer LANGUAGE sql AS 'SELECT 0'",
+        "CREATE SCHEMA agentops_intruder",
         # Triggers call this function: replacing it would silently switch them off.
         "CREATE OR REPLACE FUNCTION ingestion_refuse() RETURNS trigger LANGUAGE plpgsql "
         "AS $$ BEGIN RETURN NEW; END $$",
         # The way a superuser skips every trigger at once.
         "SET session_replication_role = replica",
     ]
+    if _model_exists("ingestion.Verification"):
+        verification = _table("ingestion.Verification")
+        statements += [
+            f"UPDATE {verification} SET actor = ''",
+            f"DELETE FROM {verification}",
+            f"TRUNCATE {verification}",
+        ]
     if apps.is_installed("compliance"):
         ledger = _table("compliance.ExportRecord")
         statements += [
@@ -195,7 +257,9 @@ def test_the_role_cannot_change_erase_or_unguard_evidence(service_role):
 def test_the_triggers_still_guard_what_the_role_may_write(service_role):
     with django_connected_as(*service_role):
         sealed = _service_path()
-    event, session = _table("ingestion.Event"), _table("ingestion.Session")
+    session = _table("ingestion.Session")
+
+    revoked = ApiKey.objects.get(revoked=True)
 
     with psycopg_connected_as(*service_role) as conn:
         # A column the role may update, on a sealed session: the trigger refuses the row.
@@ -203,16 +267,104 @@ def test_the_triggers_still_guard_what_the_role_may_write(service_role):
             conn.execute(f"UPDATE {session} SET head_hash = head_hash WHERE id = %s", [sealed])
         # An event appended behind the service's back into the sealed session.
         with pytest.raises(psycopg.errors.RestrictViolation):
+            _event_insert(conn, sealed)
+        # A column the role may update (to revoke a key): a revoked key stays revoked.
+        with pytest.raises(psycopg.errors.RestrictViolation):
             conn.execute(
-                f"INSERT INTO {event} (session_id, sequence_number, event_id, timestamp_wall, "
-                "timestamp_monotonic, event_type, source_sdk_ver, schema_ver, payload_hash, "
-                "event_hash, chain_authority, authority_id, received_at) "
-                "VALUES (%s, 99, 'x', 'x', 0, 'ERROR', 'x', 'v0.6', 'x', 'x', 'sdk', 'x', now())",
-                [sealed],
+                f"UPDATE {_table('ingestion.ApiKey')} SET revoked = false WHERE id = %s",
+                [revoked.pk],
             )
+    assert ApiKey.objects.get(pk=revoked.pk).revoked
+
+
+def _event_insert(conn, session_id, api_key_id: str | None = None) -> None:
+    """A raw event row, as someone writing behind the service's back would add it (into the
+    schema's table, whatever temporary table the connection has)."""
+    event = f"{_schema()}.{_table('ingestion.Event')}"
+    conn.execute(
+        f"INSERT INTO {event} (session_id, sequence_number, event_id, timestamp_wall,"
+        " timestamp_monotonic, event_type, source_sdk_ver, schema_ver,"
+        " payload_hash, event_hash, chain_authority, authority_id, received_at, api_key_id)"
+        " VALUES (%s, 99, 'x', 'x', 0, 'ERROR', 'x', 'v0.6', 'x', 'x', 'sdk', 'x', now(), %s)",
+        [session_id, api_key_id],
+    )
+
+
+@pytest.mark.postgres
+def test_no_temporary_table_of_the_role_stands_in_for_what_a_trigger_reads(service_role):
+    """Even with TEMPORARY granted back (a deployment where the revocation did not hold),
+    the trigger functions read the schema's tables: copies of every table, loosened where
+    a trigger looks (a sealed session open again, a missing session and key present), are
+    ignored, and so is a temporary function named like one the triggers call."""
+    role, _ = service_role
+    with django_connected_as(*service_role):
+        sealed = _service_path()
+    project = Session.objects.get(pk=sealed).project
+    opened, _ = services.session_start(project=project, agent_id="open")
+    missing_session = uuid.uuid4()
+    schema = _schema()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'GRANT TEMPORARY ON DATABASE "{connection.settings_dict["NAME"]}" TO "{role}"'
+        )
+        cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", [schema])
+        tables = [name for (name,) in cursor.fetchall()]
+        cursor.execute(
+            "SELECT tablename, format('%%I.%%I', schemaname, tablename)::regclass::oid"
+            " FROM pg_tables WHERE schemaname = %s",
+            [schema],
+        )
+        real = dict(cursor.fetchall())
+    session, api_key = _table("ingestion.Session"), _table("ingestion.ApiKey")
+    functions = trigger_functions()
+
+    with psycopg_connected_as(*service_role) as conn:
+        for table in tables:
+            conn.execute(
+                psql.SQL("CREATE TEMP TABLE {} AS TABLE {}").format(
+                    psql.Identifier(table), psql.Identifier(schema, table)
+                )
+            )
+        conn.execute(f"UPDATE pg_temp.{session} SET sealed_at = NULL")
+        conn.execute(f"INSERT INTO pg_temp.{session} (id) VALUES (%s)", [missing_session])
+        conn.execute(f"INSERT INTO pg_temp.{api_key} (id) VALUES ('NoSuch.key')")
+        conn.execute(
+            "CREATE FUNCTION pg_temp.cardinality(anyarray) RETURNS integer"
+            " LANGUAGE sql AS 'SELECT 0'"
+        )
+
+        with pytest.raises(psycopg.errors.RestrictViolation, match="session is sealed"):
+            _event_insert(conn, sealed)
+        with pytest.raises(psycopg.errors.ForeignKeyViolation, match="session that does not"):
+            _event_insert(conn, missing_session)
+        with pytest.raises(psycopg.errors.ForeignKeyViolation, match="API key that does not"):
+            _event_insert(conn, opened.pk, "NoSuch.key")
+
+        # Every trigger function, found in the catalog: under its own search_path, in this
+        # very session, every table name still names the schema's table.
+        for name, (config, _) in functions.items():
+            assert search_path_of(config) == [schema, "pg_temp"], name
+            (search_path,) = (c.partition("=")[2] for c in config if c.startswith("search_path="))
+            with conn.transaction():
+                conn.execute("SELECT set_config('search_path', %s, true)", [search_path])
+                resolved = dict(
+                    conn.execute(
+                        "SELECT name, to_regclass(quote_ident(name))::oid"
+                        " FROM unnest(%s::text[]) AS name",
+                        [tables],
+                    ).fetchall()
+                )
+            assert resolved == real, name
+    assert (
+        not Event.objects.filter(session_id__in=[sealed, missing_session, opened.pk])
+        .filter(sequence_number=99)
+        .exists()
+    )
 
 
 def _grants(role: str) -> dict[str, set[str]]:
+    """Table and column privileges granted to the role itself, by table: "SELECT",
+    "UPDATE(column)"."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT table_name, privilege_type FROM information_schema.role_table_grants "
@@ -220,17 +372,32 @@ def _grants(role: str) -> dict[str, set[str]]:
             [role],
         )
         table_rows = cursor.fetchall()
+        # Column grants only, not the columns a table grant covers.
         cursor.execute(
-            "SELECT table_name, privilege_type || '(' || column_name || ')' "
-            "FROM information_schema.column_privileges WHERE grantee = %s "
-            "AND table_name = %s AND privilege_type = 'UPDATE'",
-            [role, _table("ingestion.Session")],
+            "SELECT c.relname, acl.privilege_type || '(' || a.attname || ')'"
+            " FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid,"
+            " aclexplode(a.attacl) acl"
+            " WHERE acl.grantee = %s::regrole"
+            " AND c.relnamespace = current_schema()::regnamespace",
+            [role],
         )
         column_rows = cursor.fetchall()
     grants: dict[str, set[str]] = {}
     for table, privilege in table_rows + column_rows:
         grants.setdefault(table, set()).add(privilege)
     return grants
+
+
+def _may_create(role: str) -> dict[str, bool]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT has_database_privilege(%s, current_database(), 'TEMPORARY'),"
+            " has_database_privilege(%s, current_database(), 'CREATE'),"
+            " has_schema_privilege(%s, current_schema(), 'CREATE')",
+            [role, role, role],
+        )
+        temporary, database, schema = cursor.fetchone()
+    return {"temporary": temporary, "database": database, "schema": schema}
 
 
 @pytest.mark.postgres
@@ -254,13 +421,115 @@ def test_grants_follow_the_policy_and_the_command_is_idempotent(service_role):
             "verification",
         )
     }
-    assert first[_table("ingestion.Event")] == {"SELECT", "INSERT"}
-    assert first[_table("policy.Findings")] == {"SELECT", "INSERT"}
-    assert first[_table("ingestion.Session")] == {"SELECT", "INSERT"} | session_updates
+    append_only = {"SELECT", "INSERT"}
+    read_write = {"SELECT", "INSERT", "UPDATE", "DELETE"}
+    expected = {
+        "ingestion.Event": append_only,
+        "policy.Findings": append_only,
+        "ingestion.Session": append_only | session_updates,
+        "ingestion.ApiKey": append_only
+        | {"UPDATE(name)", "UPDATE(expiry_date)", "UPDATE(revoked)"},
+        "ingestion.Project": {"SELECT", "INSERT", "UPDATE"},
+        "auth.User": {"SELECT", "UPDATE(last_login)"},
+        "sessions.Session": read_write,
+        "admin.LogEntry": append_only,
+        "auth.Group": {"SELECT"},
+        "auth.Group_permissions": {"SELECT"},
+        "auth.Permission": {"SELECT"},
+        "auth.User_groups": {"SELECT"},
+        "auth.User_user_permissions": {"SELECT"},
+        "contenttypes.ContentType": {"SELECT"},
+    }
+    for label, privileges in expected.items():
+        assert first[_table(label)] == privileges, label
     assert first["django_migrations"] == {"SELECT"}
-    assert first[_table("ingestion.ApiKey")] == {"SELECT", "INSERT", "UPDATE"}
-    assert first[_table("ingestion.Project")] == {"SELECT", "INSERT", "UPDATE", "DELETE"}
+    if _model_exists("ingestion.Verification"):
+        assert first[_table("ingestion.Verification")] == append_only
+    if "agentops_cache" in first:
+        assert first["agentops_cache"] == read_write
     assert not any("TRUNCATE" in grants or "TRIGGER" in grants for grants in first.values())
+    assert _may_create(role) == {"temporary": False, "database": False, "schema": False}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("grant", "named"),
+    [
+        ('GRANT TEMPORARY ON DATABASE "{database}" TO "{to}"', "TEMPORARY"),
+        ('GRANT CREATE ON SCHEMA "{schema}" TO "{to}"', "CREATE on schema"),
+        ('GRANT SET ON PARAMETER session_replication_role TO "{to}"', "session_replication_role"),
+    ],
+)
+def test_the_command_refuses_a_role_that_could_still_unguard_the_triggers(
+    service_role, grant, named
+):
+    """Held through another role, a privilege survives the revocation from the role itself."""
+    role, _ = service_role
+    member_of = f"{role}_other"
+    database = connection.settings_dict["NAME"]
+    with connection.cursor() as cursor:
+        cursor.execute(f'CREATE ROLE "{member_of}"')
+        cursor.execute(grant.format(database=database, schema=_schema(), to=member_of))
+        cursor.execute(f'GRANT "{member_of}" TO "{role}"')
+    try:
+        with pytest.raises(CommandError, match=named):
+            call_command("db_grant_service_role", "--role", role, stdout=StringIO())
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP OWNED BY "{member_of}"')
+            cursor.execute(f'DROP ROLE "{member_of}"')
+
+
+@pytest.mark.postgres
+def test_a_table_the_policy_does_not_name_is_only_readable(service_role):
+    """A table added later is classified in the policy before the service may write to it."""
+    role, _ = service_role
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE agentops_unclassified (id integer)")
+    try:
+        out = StringIO()
+        call_command("db_grant_service_role", "--role", role, stdout=out)
+        assert _grants(role)["agentops_unclassified"] == {"SELECT"}
+        assert "agentops_unclassified: SELECT  (not in the policy: read only)" in out.getvalue()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE agentops_unclassified")
+
+
+@pytest.mark.postgres
+def test_the_admin_console_works_as_the_role(service_role):
+    """Log in (last_login, a django_session row), revoke a key on its admin page (an update
+    of the columns the role may write, an admin log entry), be refused moving it to another
+    project with a form error, log out."""
+    User = apps.get_model("auth.User")
+    User.objects.create_superuser("admin", "admin@example.com", "a long admin password")
+    key, _ = services.api_key_create(project_name="acme", name="to revoke")
+    other, _ = services.api_key_create(project_name="globex", name="other")
+    change = reverse("admin:ingestion_apikey_change", args=[quote(key.pk)])
+    form = {"name": key.name, "expiry_date_0": "", "expiry_date_1": "", "_save": "Save"}
+
+    with django_connected_as(*service_role):
+        client = Client(raise_request_exception=True)
+        login = client.post(
+            reverse("admin:login"),
+            {"username": "admin", "password": "a long admin password", "next": "/admin/"},
+        )
+        assert login.status_code == 302, login.content[:500]
+        assert client.get(change).status_code == 200
+        moved = client.post(change, {**form, "project": other.project_id})
+        assert moved.status_code == 200
+        assert "stays with its project" in moved.content.decode()
+        revoked = client.post(change, {**form, "project": key.project_id, "revoked": "on"})
+        assert revoked.status_code == 302, revoked.content[:500]
+        session_key = client.session.session_key
+        assert client.post(reverse("admin:logout")).status_code == 200
+
+    stored = ApiKey.objects.get(pk=key.pk)
+    assert stored.revoked and stored.project_id == key.project_id
+    assert stored.hashed_key == key.hashed_key
+    assert User.objects.get(username="admin").last_login is not None
+    assert apps.get_model("admin.LogEntry").objects.filter(object_id=key.pk).exists()
+    assert not apps.get_model("sessions.Session").objects.filter(pk=session_key).exists()
 
 
 @pytest.mark.postgres

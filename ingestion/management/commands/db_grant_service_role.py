@@ -1,24 +1,35 @@
-"""Give the service's database role exactly what the running service needs (PostgreSQL).
+"""Give the service's database role exactly what the running service does (PostgreSQL).
 
 Migrations run as the owner of the tables; the web service connects as a separate role that
-owns nothing. The owner runs this command after every ``migrate``: it revokes whatever the
-role had and grants, on every table of the schema, by this policy:
+owns nothing. The owner runs this command after every ``migrate``: in one transaction it
+revokes whatever the role had and grants, on every table of the schema, what ``POLICY`` below
+says, printing the result table by table. A table the policy does not name gets SELECT only
+(and is flagged): a new table is classified here before the service may write to it.
 
-- evidence tables (events, policy findings, the export ledger): SELECT and INSERT only;
-- sessions: SELECT, INSERT, and UPDATE of the chain-head and seal columns only (the triggers
-  of migration ingestion/0002 still freeze a sealed session's row);
-- API keys: SELECT, INSERT, UPDATE (they are revoked, never deleted: the triggers of
-  migration ingestion/0004 refuse it, since events keep naming them);
-- ``django_migrations``: SELECT only (written by migrations alone);
-- every other table (projects, users and sessions of the admin...): SELECT, INSERT,
-  UPDATE, DELETE.
+What the running service writes, and so the policy: evidence rows (events, verifications,
+policy findings, the export ledger) are only added; sessions move their chain head and seal;
+API keys are created, revoked, renamed or given an expiry (``api_key_create``,
+``api_key_revoke``, the admin's key pages); projects are created and renamed; the admin
+console logs users in (``auth_user.last_login``, ``django_session``) and records its changes
+(``django_admin_log``); the database cache (``agentops_cache``) is read and written. Users,
+groups and permissions are never written by the service: ``createsuperuser``,
+``changepassword``, ``create_reviewer`` and ``migrate`` run as the owner (DATABASE_URL naming
+the owner), while ``create_api_key``, ``revoke_api_key`` and ``seal_stale_sessions`` may run as
+the service role. So the role cannot make anyone a superuser, nor set a password.
+
+The role also loses TEMPORARY on the database and CREATE on the schema, both revoked from
+PUBLIC too, since every role holds what PUBLIC holds: a temporary table could shadow a table
+a trigger function reads, and an object created in the schema could stand in for one. (The
+trigger functions are hardened against both anyway, see migration ingestion/0005.) Revoking
+from PUBLIC takes TEMPORARY from every other role of the database as well: grant it back by
+name to a role that needs it, never to the service role.
 
 No sequence privilege is needed: identity columns draw their values for any inserting role.
-
-The role can never TRUNCATE, ALTER or DROP a table, nor disable its triggers: those need the
-owner (or a superuser), which is why the role must be neither, nor a member of the owner.
-Revoking and granting happen in one transaction, so running the command again, even while the
-service runs, is safe.
+The role can never TRUNCATE, ALTER or DROP a table, disable its triggers, nor set
+``session_replication_role`` to skip them: those need the owner or a superuser, which is why
+the role must be neither, nor a member of the owner. The command refuses to finish (and
+changes nothing) if the role, through a role it belongs to, still holds TEMPORARY or CREATE, or
+SET on session_replication_role (grantable since PostgreSQL 15).
 """
 
 from __future__ import annotations
@@ -30,8 +41,13 @@ from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
-#: Rows of these models are only ever added (the triggers of their migrations refuse more).
-APPEND_ONLY_MODELS = ("ingestion.Event", "policy.Findings", "compliance.ExportRecord")
+#: A privilege on the whole row, or ("UPDATE", fields) on those fields' columns only.
+Privilege = str | tuple[str, tuple[str, ...]]
+
+READ = ("SELECT",)
+APPEND_ONLY = ("SELECT", "INSERT")
+READ_WRITE = ("SELECT", "INSERT", "UPDATE", "DELETE")
+
 #: The session fields the service moves: the chain head while appending, the seal at the end.
 SESSION_UPDATE_FIELDS = (
     "head_sequence",
@@ -44,36 +60,72 @@ SESSION_UPDATE_FIELDS = (
     "evidence_class",
     "verification",
 )
-#: Rows of these models change but are never deleted (their migrations' triggers refuse it).
-NEVER_DELETED_MODELS = ("ingestion.ApiKey",)
-READ_ONLY_TABLES = ("django_migrations",)
+
+#: Model label ("app.Model", an auto-created many-to-many table as "app.Model_field") or
+#: table name -> privileges. Labels of apps that are not installed are skipped.
+POLICY: dict[str, tuple[Privilege, ...]] = {
+    # Evidence: rows are only ever added (their migrations' triggers refuse more).
+    "ingestion.Event": APPEND_ONLY,
+    "ingestion.Verification": APPEND_ONLY,
+    "policy.Findings": APPEND_ONLY,
+    "compliance.ExportRecord": APPEND_ONLY,
+    # The triggers of ingestion/0002 still freeze a sealed session's row.
+    "ingestion.Session": ("SELECT", "INSERT", ("UPDATE", SESSION_UPDATE_FIELDS)),
+    # Never deleted (events name them), never moved, never un-revoked (ingestion/0004, 0005).
+    "ingestion.ApiKey": ("SELECT", "INSERT", ("UPDATE", ("name", "expiry_date", "revoked"))),
+    # Never deleted: a project's sessions are evidence.
+    "ingestion.Project": ("SELECT", "INSERT", "UPDATE"),
+    # The admin console: logging in, its sessions, its log of changes.
+    "auth.User": ("SELECT", ("UPDATE", ("last_login",))),
+    "sessions.Session": READ_WRITE,
+    "admin.LogEntry": APPEND_ONLY,
+    "agentops_cache": READ_WRITE,
+    # Written by migrate and the owner's commands only.
+    "auth.Group": READ,
+    "auth.Group_permissions": READ,
+    "auth.Permission": READ,
+    "auth.User_groups": READ,
+    "auth.User_user_permissions": READ,
+    "contenttypes.ContentType": READ,
+    "django_migrations": READ,
+    # The API key library's own model: installed for its admin and hashing, never used.
+    "rest_framework_api_key.APIKey": READ,
+}
 
 PASSWORD_ENV = "AGENTOPS_SERVICE_DB_PASSWORD"
 
 
-def _table(label: str) -> str | None:
+def _model(label: str):
+    if "." not in label:
+        return None  # a table without a model
     try:
-        return apps.get_model(label)._meta.db_table
-    except LookupError:  # the app is not installed here: nothing to grant on
+        return apps.get_model(label)
+    except LookupError:  # the app is not installed here, or the model does not exist yet
         return None
 
 
-def _session_update_columns() -> list[str]:
-    meta = apps.get_model("ingestion.Session")._meta
-    return [meta.get_field(name).column for name in SESSION_UPDATE_FIELDS]
+def _rules() -> dict[str, list[tuple[str, list[str]]]]:
+    """The policy by table name: ``(privilege, columns)`` pairs; no columns = the whole row."""
+    rules = {}
+    for label, privileges in POLICY.items():
+        model = _model(label)
+        if model is None and "." in label:
+            continue
+        table = model._meta.db_table if model else label
+        resolved = []
+        for privilege in privileges:
+            if isinstance(privilege, str):
+                resolved.append((privilege, []))
+            else:
+                name, fields = privilege
+                resolved.append((name, [model._meta.get_field(f).column for f in fields]))
+        rules[table] = resolved
+    return rules
 
 
 def privileges_for(table: str) -> list[tuple[str, list[str]]]:
-    """The policy for one table: ``(privilege, columns)`` pairs; no columns = the whole row."""
-    if table in {_table(label) for label in APPEND_ONLY_MODELS}:
-        return [("SELECT", []), ("INSERT", [])]
-    if table == _table("ingestion.Session"):
-        return [("SELECT", []), ("INSERT", []), ("UPDATE", _session_update_columns())]
-    if table in READ_ONLY_TABLES:
-        return [("SELECT", [])]
-    if table in {_table(label) for label in NEVER_DELETED_MODELS}:
-        return [("SELECT", []), ("INSERT", []), ("UPDATE", [])]
-    return [("SELECT", []), ("INSERT", []), ("UPDATE", []), ("DELETE", [])]
+    """What the role gets on one table; SELECT only for a table the policy does not name."""
+    return _rules().get(table, [("SELECT", [])])
 
 
 def describe(privileges: list[tuple[str, list[str]]]) -> str:
@@ -117,12 +169,22 @@ class Command(BaseCommand):
                 sql.Identifier(schema),
                 role_id,
             )
+            for grantee in (sql.SQL("PUBLIC"), role_id):
+                self._run(
+                    "REVOKE CREATE, TEMPORARY ON DATABASE {} FROM {}",
+                    sql.Identifier(database),
+                    grantee,
+                )
+                self._run("REVOKE CREATE ON SCHEMA {} FROM {}", sql.Identifier(schema), grantee)
             self._run("GRANT CONNECT ON DATABASE {} TO {}", sql.Identifier(database), role_id)
             self._run("GRANT USAGE ON SCHEMA {} TO {}", sql.Identifier(schema), role_id)
+            rules = _rules()
             for table in tables:
                 privileges = privileges_for(table)
                 self._grant(privileges, sql.Identifier(schema, table), role_id)
-                self.stdout.write(f"{table}: {describe(privileges)}")
+                unnamed = "" if table in rules else "  (not in the policy: read only)"
+                self.stdout.write(f"{table}: {describe(privileges)}{unnamed}")
+            self._unguard_check(role, schema, database)
         self.stdout.write(self.style.SUCCESS(f"{role}: privileges granted on {len(tables)} tables"))
 
     # --------------------------------------------------------------------------------------
@@ -181,6 +243,32 @@ class Command(BaseCommand):
         if owners:
             names = ", ".join(owner for (owner,) in owners)
             raise CommandError(f"{role!r} is or acts as the owner of tables ({names})")
+
+    def _unguard_check(self, role: str, schema: str, database: str) -> None:
+        """Refuse to finish while the role may still create objects or switch the triggers
+        off: a grant to a role it belongs to, or one the running user could not revoke."""
+        checks = [
+            (f"TEMPORARY on database {database}", "has_database_privilege(%s, %s, 'TEMPORARY')"),
+            (f"CREATE on database {database}", "has_database_privilege(%s, %s, 'CREATE')"),
+            (f"CREATE on schema {schema}", "has_schema_privilege(%s, %s, 'CREATE')"),
+        ]
+        params = [role, database, role, database, role, schema]
+        if connection.pg_version >= 150000:  # SET on a parameter can be granted since 15
+            checks.append(
+                (
+                    "SET on session_replication_role",
+                    "has_parameter_privilege(%s, 'session_replication_role', 'SET')",
+                )
+            )
+            params.append(role)
+        found = self._fetch("SELECT " + ", ".join(query for _, query in checks), params)[0]
+        held = [name for (name, _), holds in zip(checks, found, strict=True) if holds]
+        if held:
+            raise CommandError(
+                f"{role!r} still holds {', '.join(held)} after the revocation: it comes from a"
+                " role it is a member of, or was granted by a role other than the one running"
+                " this command; revoke it there and run again"
+            )
 
     def _catalogue(self) -> tuple[str, str, list[str]]:
         schema, database = self._fetch("SELECT current_schema(), current_database()")[0]
