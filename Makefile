@@ -22,15 +22,17 @@ test-postgres:
 test-sqlite:
 	env -u DATABASE_URL $(MAKE) test
 
-# A long property-based run of every API operation against the OpenAPI schema (make test runs
-# a short, fixed one). AGENTOPS_FUZZ_EXAMPLES: examples per operation; the seed is printed
-# first, and AGENTOPS_FUZZ_SEED=<that seed> replays the run.
+# A long property-based run of every API operation against the OpenAPI schema and of every
+# admin list against hostile query strings (make test runs a short, fixed one of each).
+# AGENTOPS_FUZZ_EXAMPLES: examples per operation and per list; the seed is printed first,
+# and AGENTOPS_FUZZ_SEED=<that seed> replays the run.
 .PHONY: fuzz
 fuzz: setup
 	@seed=$${AGENTOPS_FUZZ_SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}; \
 	echo "== fuzz seed $$seed (replay: make fuzz AGENTOPS_FUZZ_SEED=$$seed)"; \
 	AGENTOPS_FUZZ_SEED=$$seed AGENTOPS_FUZZ_EXAMPLES=$${AGENTOPS_FUZZ_EXAMPLES:-1000} \
-	  $(PY) -m pytest tests/security/test_schemathesis.py $(PYTEST_ARGS)
+	  $(PY) -m pytest tests/security/test_schemathesis.py tests/security/test_admin_fuzz.py \
+	  $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -10,7 +10,11 @@ payload values holding personal data are masked unless they also hold
 
 from __future__ import annotations
 
+import json
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
@@ -20,9 +24,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.utils.html import format_html
+from django.utils.http import urlencode
 
 from compliance.formatting import duration_text
+from ingestion.admin import ListParamsChecked
 from ingestion.models import Event, EvidenceClass, Session
+from ingestion.selectors import sessions_with_latest_verification
 from policy.models import Findings
 
 from . import console
@@ -38,13 +45,117 @@ admin.site.site_url = None
 admin.site.enable_nav_sidebar = False
 
 
-class EvidenceAdmin(admin.ModelAdmin):
-    """Evidence is looked at, never edited: not by reviewers, not by superusers."""
+# Who is reading the page being made: its cells are computed while it renders, from methods
+# that get the row alone. Set by EvidenceAdmin around each of its views.
+_reader: ContextVar[console.Reader | None] = ContextVar("console_reader", default=None)
+
+
+def _project_of(obj: Any):
+    if isinstance(obj, Session):
+        return obj.project
+    session = getattr(obj, "session", None)
+    return session.project if session is not None else None
+
+
+def _reader_now() -> console.Reader:
+    """The reader of the page being made; one who sees everything masked when unknown."""
+    return _reader.get() or console.Reader(raw_allowed=False)
+
+
+def _shown(value: Any, obj: Any = None) -> str:
+    """``value`` as ``console.text_shown`` shows it to the reader of the page being made, with
+    the scanner of ``obj``'s project."""
+    return _reader_now().text(value, project=None if obj is None else _project_of(obj))
+
+
+@dataclass(frozen=True)
+class _Named:
+    """An object as a page names it: its key for links, its masked text for words."""
+
+    pk: Any
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class EvidenceAdmin(ListParamsChecked, admin.ModelAdmin):
+    """Evidence is looked at, never edited: not by reviewers, not by superusers.
+
+    Every text a producer or a policy chose is shown through ``_shown``: masked for readers
+    without ``compliance.view_raw_payload``, as on the session page.
+    """
 
     # Evidence tables grow large. Counting all rows again next to the filtered count, or
     # beside every filter choice, costs a scan each for numbers nobody needs.
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
+    # Model fields shown on a read-only page by a method that masks them instead.
+    fields_shown: dict[str, str] = {}
+
+    def _as_reader(self, request, view, *args, **kwargs):
+        token = _reader.set(console.Reader.for_user(request.user))
+        try:
+            response = view(request, *args, **kwargs)
+            # Rendered now, while the reader is known.
+            if callable(getattr(response, "render", None)) and not response.is_rendered:
+                response.render()
+            return response
+        finally:
+            _reader.reset(token)
+
+    def changelist_view(self, request, extra_context=None):
+        # The list repeats its query string in the search box, in every filter link and in
+        # every row's link; a search term or a filter value can be personal data. A reader
+        # who sees it masked is sent to the same list with the query string masked.
+        reader = console.Reader.for_user(request.user)
+        asked = [(key, value) for key, values in request.GET.lists() for value in values]
+        shown = [(reader.text(key), reader.text(value)) for key, value in asked]
+        if shown != asked:
+            return redirect(f"{request.path}?{urlencode(shown)}")
+        return self._as_reader(request, self.changelist_response, extra_context)
+
+    def changelist_response(self, request, extra_context=None):
+        """The changelist, not yet rendered: subclasses add to its context here."""
+        return super().changelist_view(request, extra_context)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return self._as_reader(
+            request, self._changeform_response, object_id, form_url, extra_context
+        )
+
+    def _changeform_response(self, request, object_id, form_url, extra_context):
+        response = super().changeform_view(request, object_id, form_url, extra_context)
+        context = getattr(response, "context_data", None)
+        if context and context.get("original") is not None:
+            # The object's own name (breadcrumbs, subtitle, <title>) holds an agent id.
+            obj = context["original"]
+            named = _Named(obj.pk, _shown(str(obj), obj))
+            context.update(original=named, subtitle=str(named))
+        return response
+
+    def history_view(self, request, object_id, extra_context=None):
+        return self._as_reader(request, self._history_response, object_id, extra_context)
+
+    def _history_response(self, request, object_id, extra_context=None):
+        response = super().history_view(request, object_id, extra_context)
+        context = getattr(response, "context_data", None)
+        if context and context.get("object") is not None:
+            obj = context["object"]
+            named = _Named(obj.pk, _shown(str(obj), obj))
+            context.update(object=named, title=f"Change history: {named}")
+        return response
+
+    def action_checkbox(self, obj):
+        # Its label names the row by its own name, which can hold an agent id.
+        return super().action_checkbox(_Named(obj.pk, _shown(str(obj), obj)))
+
+    def get_fields(self, request, obj=None):
+        fields = [self.fields_shown.get(name, name) for name in super().get_fields(request, obj)]
+        return list(dict.fromkeys(fields))
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*super().get_readonly_fields(request, obj), *self.fields_shown.values())
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -81,6 +192,12 @@ def _short(session_id) -> str:
     return str(session_id)[:8]
 
 
+def _session_link(session_id):
+    """A session named by its id alone (its own name holds the agent id)."""
+    url = reverse("admin:ingestion_session_change", args=[session_id])
+    return format_html('<a href="{}" class="ao-mono">{}</a>', url, session_id)
+
+
 # --------------------------------------------------------------------------------------
 # Session list filters
 # --------------------------------------------------------------------------------------
@@ -104,10 +221,12 @@ class EvidenceClassFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         value = self.value()
+        # The class a reader is shown: the latest verification's (SessionAdmin annotates it),
+        # so a session found failing after its seal is listed as failed, not as sealed.
         if value == self.NOT_SEALED:
-            return queryset.filter(evidence_class__isnull=True)
+            return queryset.filter(current_evidence_class__isnull=True)
         if value in EvidenceClass.values:
-            return queryset.filter(evidence_class=value)
+            return queryset.filter(current_evidence_class=value)
         return queryset
 
 
@@ -124,10 +243,22 @@ class SealedFilter(admin.SimpleListFilter):
         return queryset
 
 
-class AgentFilter(admin.AllValuesFieldListFilter):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.title = "agent"  # the field's own name, "agent id", reads like a column name
+class AgentFilter(admin.SimpleListFilter):
+    """The agents, named as the reader sees them: a choice is an agent id as shown, masked
+    or not, and selects every session whose agent id is shown so."""
+
+    title = "agent"
+    parameter_name = "agent_id"
+
+    def lookups(self, request, model_admin):
+        self.agents = console.agents_shown(sessions=Session.objects.all(), reader=_reader_now())
+        return [(text, text) for text in self.agents]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value is None:
+            return queryset
+        return queryset.filter(console.agents_condition(self.agents.get(value, ())))
 
 
 class _LatestFindingsFilter(admin.SimpleListFilter):
@@ -188,7 +319,7 @@ class SessionAdmin(SessionPagesMixin, EvidenceAdmin):
         EvidenceClassFilter,
         SealedFilter,
         "project",
-        ("agent_id", AgentFilter),
+        AgentFilter,
         PiiExposureFilter,
         PolicyViolationsFilter,
     )
@@ -204,18 +335,15 @@ class SessionAdmin(SessionPagesMixin, EvidenceAdmin):
         # The latest evaluation's counts, as columns of the same query: no query per row,
         # and filterable. The (session, -evaluated_at) index answers each subquery.
         latest = Findings.objects.filter(session=OuterRef("pk")).order_by("-evaluated_at", "-pk")
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                latest_pii_count=Subquery(latest.values("pii_count")[:1]),
-                latest_rules_failed=Subquery(latest.values("rules_failed")[:1]),
-            )
+        # The latest verification likewise (ingestion.selectors), for the evidence column.
+        return sessions_with_latest_verification(super().get_queryset(request)).annotate(
+            latest_pii_count=Subquery(latest.values("pii_count")[:1]),
+            latest_rules_failed=Subquery(latest.values("rules_failed")[:1]),
         )
 
-    def changelist_view(self, request, extra_context=None):
+    def changelist_response(self, request, extra_context=None):
         extra_context = {"title": "Sessions", **(extra_context or {})}
-        response = super().changelist_view(request, extra_context)
+        response = super().changelist_response(request, extra_context)
         context = getattr(response, "context_data", None)
         if context and "cl" in context:
             # Used by templates/admin/ingestion/session/change_list.html.
@@ -226,7 +354,7 @@ class SessionAdmin(SessionPagesMixin, EvidenceAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        return console.sessions_matching(queryset, term), False
+        return console.sessions_matching(queryset, term, reader=_reader_now()), False
 
     def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
         return console.EstimatingPaginator(queryset, per_page, orphans, allow_empty_first_page)
@@ -239,7 +367,7 @@ class SessionAdmin(SessionPagesMixin, EvidenceAdmin):
 
     @admin.display(description="Agent", ordering="agent_id")
     def agent(self, session):
-        return session.agent_id
+        return _shown(session.agent_id, session)
 
     @admin.display(description="Started", ordering="created_at")
     def started(self, session):
@@ -257,8 +385,13 @@ class SessionAdmin(SessionPagesMixin, EvidenceAdmin):
 
     @admin.display(description="Evidence")
     def evidence(self, session):
-        label = console.evidence_label(session.evidence_class)
-        return _badge(label.tone, label.symbol, label.short, label.headline)
+        label = console.evidence_label(session.current_evidence_class)
+        title = label.headline
+        if session.current_evidence_class is not None:
+            title += "; " + console.verification_when(
+                session.latest_verification_verified_at, session.latest_verification_trigger
+            )
+        return _badge(label.tone, label.symbol, label.short, title)
 
     @admin.display(description="Sealed")
     def sealed(self, session):
@@ -298,7 +431,7 @@ class SessionAdmin(SessionPagesMixin, EvidenceAdmin):
 class EventAdmin(EvidenceAdmin):
     """Events are read on their session's page; this list finds an event by its id."""
 
-    list_display = ("event_id", "session_link", "sequence_number", "event_type", "timestamp_wall")
+    list_display = ("event", "session_link", "sequence_number", "event_type", "producer_time")
     list_display_links = None
     search_fields = ("=event_id",)
     search_help_text = "The event's id, exactly."
@@ -306,6 +439,14 @@ class EventAdmin(EvidenceAdmin):
 
     def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
         return console.EstimatingPaginator(queryset, per_page, orphans, allow_empty_first_page)
+
+    @admin.display(description="Event id", ordering="event_id")
+    def event(self, event):
+        return _shown(event.event_id)
+
+    @admin.display(description="Producer's clock")
+    def producer_time(self, event):
+        return _shown(event.timestamp_wall)
 
     @admin.display(description="Session")
     def session_link(self, event):
@@ -349,12 +490,23 @@ class FindingsAdmin(EvidenceAdmin):
         "rule_results",
     )
 
+    fields_shown = {"session": "session_ref", "rule_results": "rules"}
+
     def get_queryset(self, request):
         return super().get_queryset(request).defer("pii_findings", "tool_audit")
 
     @admin.display(description="Session", ordering="session")
     def session_short(self, findings):
         return format_html('<span class="ao-mono">{}</span>', _short(findings.session_id))
+
+    @admin.display(description="Session")
+    def session_ref(self, findings):
+        return _session_link(findings.session_id)
+
+    @admin.display(description="Rule results")
+    def rules(self, findings):
+        text = json.dumps(findings.rule_results, indent=2, ensure_ascii=False)
+        return format_html('<pre class="ao-payload">{}</pre>', _shown(text, findings))
 
 
 @admin.register(ExportRecord)
@@ -363,7 +515,7 @@ class ExportRecordAdmin(EvidenceAdmin):
         "recorded_at",
         "session_short",
         "format",
-        "actor",
+        "actor_shown",
         "channel",
         "verification_status",
         "evidence_class",
@@ -374,10 +526,20 @@ class ExportRecordAdmin(EvidenceAdmin):
     ordering = ("-recorded_at", "-pk")
     search_fields = ("=sha256", "actor")
     search_help_text = "A file's full SHA-256, or part of the actor's name."
+    fields_shown = {"session": "session_ref", "actor": "actor_shown"}
+    list_select_related = ("session__project",)
 
     @admin.display(description="Session", ordering="session")
     def session_short(self, record):
         return format_html('<span class="ao-mono">{}</span>', _short(record.session_id))
+
+    @admin.display(description="Session")
+    def session_ref(self, record):
+        return _session_link(record.session_id)
+
+    @admin.display(description="Actor", ordering="actor")
+    def actor_shown(self, record):
+        return _shown(record.actor, record)
 
     @admin.display(description="SHA-256")
     def sha256_short(self, record):

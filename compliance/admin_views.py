@@ -23,12 +23,19 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 
 from ingestion import services as ingestion_services
-from ingestion.models import Session
+from ingestion.models import Session, VerificationTrigger
 
-from . import console, services
+from . import console, services, statements
 from .exports.context import Actor
 from .models import ExportFormat
 from .reviewers import raw_payload_allowed
+
+MASKED_DOWNLOADS_NOTE = (
+    "Your downloads are masked copies: you do not have the permission to view raw payloads, "
+    "so the payload of every event holding personal data is withheld (its hash kept, so the "
+    "file still verifies) and the session's agent id and metadata are masked. Each file says "
+    "it is redacted, and the ledger records it as such."
+)
 
 
 class SessionPagesMixin:
@@ -94,7 +101,8 @@ class SessionPagesMixin:
             "verify_url": self._page_url(session, "verify"),
             "pdf_url": self._page_url(session, "pdf"),
             "download_url": lambda fmt: self._download_url(session, fmt),
-            "downloads": self._downloads(session),
+            "downloads": self._downloads(session, masked=not raw_payload_allowed(request.user)),
+            "download_note": None if raw_payload_allowed(request.user) else MASKED_DOWNLOADS_NOTE,
             **(extra_context or {}),
         }
         return TemplateResponse(request, "compliance/admin/session_page.html", context)
@@ -102,11 +110,12 @@ class SessionPagesMixin:
     def _download_url(self, session: Session, fmt: str) -> str:
         return reverse(f"admin:{self._url_name('download')}", args=[session.pk, fmt])
 
-    def _downloads(self, session: Session) -> list[tuple[str, str]]:
+    def _downloads(self, session: Session, *, masked: bool = False) -> list[tuple[str, str]]:
+        suffix = " (masked)" if masked else ""
         labels = {
-            ExportFormat.PDF: "Download PDF",
-            ExportFormat.JSON: "Download JSON",
-            ExportFormat.JSONL: "Download JSONL",
+            ExportFormat.PDF: f"Download PDF{suffix}",
+            ExportFormat.JSON: f"Download JSON{suffix}",
+            ExportFormat.JSONL: f"Download JSONL{suffix}",
         }
         return [(self._download_url(session, fmt), label) for fmt, label in labels.items()]
 
@@ -116,9 +125,13 @@ class SessionPagesMixin:
     def verify_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         session = self._session(request, object_id)
         if session.head_sequence is None:
-            messages.info(request, "This session holds no events yet: there is nothing to verify.")
+            messages.info(request, statements.NO_EVENTS)
         else:
-            report = ingestion_services.session_verify(session=session)
+            report = ingestion_services.session_verify(
+                session=session,
+                trigger=VerificationTrigger.CONSOLE,
+                actor=Actor.for_user(request.user),
+            )
             verdict = console.verdict_describe(report)
             level = messages.SUCCESS if report.get("status") == "PASS" else messages.ERROR
             messages.add_message(request, level, f"Verified just now: {verdict.message()}")
@@ -144,20 +157,32 @@ class SessionPagesMixin:
     @method_decorator(require_GET)
     def pdf_file_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         session = self._session(request, object_id)
-        return self._export_response(request, session, ExportFormat.PDF, as_attachment=False)
+        try:
+            return self._export_response(request, session, ExportFormat.PDF, as_attachment=False)
+        except services.RedactionImpossible as exc:
+            # Inside a frame: the reason is the page, not a message after a redirect.
+            return HttpResponse(str(exc), status=409, content_type="text/plain; charset=utf-8")
 
     @method_decorator(require_POST)
     def download_view(self, request: HttpRequest, object_id: str, fmt: str) -> HttpResponse:
         session = self._session(request, object_id)
         if fmt not in ExportFormat.values:
             raise Http404("no such format")
-        return self._export_response(request, session, fmt, as_attachment=True)
+        try:
+            return self._export_response(request, session, fmt, as_attachment=True)
+        except services.RedactionImpossible as exc:
+            messages.error(request, str(exc))
+            return redirect(self._page_url(session))
 
     def _export_response(
         self, request: HttpRequest, session: Session, fmt: str, *, as_attachment: bool
     ) -> FileResponse:
+        """The export as the user may see it: masked without the raw-payload permission."""
         rendered = services.export_render(
-            session=session, fmt=fmt, actor=Actor.for_user(request.user)
+            session=session,
+            fmt=fmt,
+            actor=Actor.for_user(request.user),
+            redact=not raw_payload_allowed(request.user),
         )
         response = FileResponse(
             rendered.file,
@@ -167,6 +192,7 @@ class SessionPagesMixin:
         )
         response["X-AgentOps-Export-Id"] = str(rendered.record.pk)
         response["X-AgentOps-Export-SHA256"] = rendered.record.sha256
+        response["X-AgentOps-Redacted"] = "true" if rendered.record.redacted else "false"
         return response
 
     # -- the bulk action ------------------------------------------------------------------
@@ -188,7 +214,12 @@ class SessionPagesMixin:
                 sessions=queryset.select_related("project").order_by("created_at", "pk"),
                 actor=Actor.for_user(request.user),
                 target=target,
+                redact=not raw_payload_allowed(request.user),
             )
+        except services.RedactionImpossible as exc:
+            target.close()
+            self.message_user(request, str(exc), messages.ERROR)
+            return None
         except BaseException:
             target.close()
             raise

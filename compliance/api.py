@@ -66,8 +66,13 @@ file may hold nothing but the events, so there the file name ends in `-unsealed`
 `X-AgentOps-Sealed` header is `false`, and any verifier reports `UNSEALED_SESSION` (no
 CHAIN_SEAL line).
 
-A PDF names the SHA-256 of a compliance JSON export made at the same moment and recorded in the
-ledger (not returned by this request)."""
+The compliance JSON is signed whole by the service (`export_signature`: Ed25519 with the
+sealing key, key id included), so `agentops-verify` detects a change to any part of it, not
+only to its events.
+
+A PDF names the SHA-256 of a compliance JSON export made at the same moment, recorded in the
+ledger, and carries those exact bytes as a file attachment (`pdfdetach -saveall`, or any PDF
+reader's attachments), so the PDF and the JSON it cites always travel together."""
 
 
 class SessionExportView(APIView):
@@ -84,7 +89,7 @@ class SessionExportView(APIView):
             _header("X-AgentOps-Evidence-Class", "the evidence class, or `none` on FAIL"),
             _header(
                 "X-AgentOps-Cites-JSON-SHA256",
-                "PDF only: SHA-256 of the compliance JSON export the PDF names",
+                "PDF only: SHA-256 of the compliance JSON export the PDF names and carries",
             ),
         ],
         responses={

@@ -3,7 +3,8 @@
 - ``evidence_label`` and ``verdict_describe`` turn evidence classes and §7 reports into plain
   sentences ("Verified — authoritative evidence", "Verification failed").
 - ``payload_masked`` hides the payload values that hold personal data, located by the JSON
-  paths of the stored PII findings, for readers without ``compliance.view_raw_payload``.
+  paths of the stored PII findings, for readers without ``compliance.view_raw_payload``;
+  ``text_shown`` masks any other text (agent ids, tool names, payload keys) for them.
 - ``session_page`` gathers everything the session page shows in a bounded number of queries.
 - ``sessions_zip_write`` exports several sessions into one zip with a manifest.
 """
@@ -28,8 +29,19 @@ from django.utils import formats, timezone
 from django.utils.functional import cached_property
 from django.utils.text import capfirst
 
-from ingestion.models import Event, EvidenceClass, Session
-from ingestion.selectors import session_seal_envelope
+from ingestion.models import (
+    Event,
+    EvidenceClass,
+    Project,
+    Session,
+    Verification,
+    VerificationTrigger,
+)
+from ingestion.selectors import (
+    session_current_evidence_class,
+    session_latest_verification,
+    session_seal_envelope,
+)
 from policy.models import Findings
 from policy.pii import PiiScanner, payload_scan, scanner_build, text_mask
 from policy.rules import PolicyError
@@ -39,6 +51,7 @@ from . import selectors, services
 from .exports.context import Actor
 from .exports.timeline import event_summary
 from .models import ExportFormat, ExportRecord
+from .reviewers import raw_payload_allowed
 
 # --------------------------------------------------------------------------------------
 # Plain words
@@ -131,8 +144,26 @@ TOOL_STATUSES = {
 }
 
 
+# What ran a verification, finishing "checked <when> by ...".
+VERIFICATION_TRIGGERS = {
+    VerificationTrigger.SEAL: "the service, when it sealed the session",
+    VerificationTrigger.CONSOLE: "“Verify now” in this console",
+    VerificationTrigger.API: "a verification request through the API",
+    VerificationTrigger.COMMAND: "manage.py verify_sessions",
+    VerificationTrigger.EXPORT: "an export",
+}
+
+
 def evidence_label(evidence_class: str | None) -> EvidenceLabel:
     return EVIDENCE_LABELS.get(evidence_class, EVIDENCE_LABELS[EvidenceClass.FAILED])
+
+
+def verification_when(verified_at: Any, trigger: str | None) -> str:
+    """When a verification ran and what ran it: "checked 5 Dec 2026, 08:10 UTC by ..."."""
+    moment = formats.date_format(timezone.localtime(verified_at), "j M Y, H:i")
+    return f"checked {moment} {timezone.get_current_timezone_name()} by " + (
+        VERIFICATION_TRIGGERS.get(trigger, str(trigger))
+    )
 
 
 @dataclass(frozen=True)
@@ -190,8 +221,69 @@ def verdict_describe(report: Mapping[str, Any] | None) -> Verdict:
 
 
 # --------------------------------------------------------------------------------------
-# Masking payloads by the paths of stored findings
+# Masking: free text, payloads by the paths of stored findings, payload keys
 # --------------------------------------------------------------------------------------
+
+
+def text_shown(
+    value: Any, *, raw_allowed: bool, scanner: PiiScanner | None = None, key: str | None = None
+) -> str:
+    """``value`` as the console shows it to a reader: as stored to one holding
+    ``compliance.view_raw_payload``, with every piece of personal data the scanner finds
+    masked to anyone else. Every text of the console that a producer, a policy or a caller
+    chose goes through here: agent ids, tool names, payload keys, SDK versions, summaries.
+
+    ``scanner`` is the session's project's (the built-in one when there is no session);
+    ``key`` is the JSON key holding the text, context for bare phone and SSN numbers.
+    """
+    text = "" if value is None else value if isinstance(value, str) else str(value)
+    if raw_allowed or not text:
+        return text
+    return text_mask(scanner=scanner or scanner_build(), text=text, key=key)
+
+
+def payload_keys_shown(payload: Any, *, raw_allowed: bool, scanner: PiiScanner) -> Any:
+    """``payload`` with its object keys as ``text_shown`` shows them (a key can itself be an
+    e-mail address). Keys that mask alike stay apart, numbered."""
+    if raw_allowed:
+        return payload
+    if isinstance(payload, list):
+        return [payload_keys_shown(item, raw_allowed=False, scanner=scanner) for item in payload]
+    if not isinstance(payload, dict):
+        return payload
+    shown: dict[str, Any] = {}
+    for key, value in payload.items():
+        name = text_shown(key, raw_allowed=False, scanner=scanner)
+        unique, n = name, 1
+        while unique in shown:
+            n += 1
+            unique = f"{name} ({n})"
+        shown[unique] = payload_keys_shown(value, raw_allowed=False, scanner=scanner)
+    return shown
+
+
+@dataclass
+class Reader:
+    """``text_shown`` bound to one reader, with the scanner of each project at hand."""
+
+    raw_allowed: bool
+    _scanners: dict[Any, PiiScanner] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def for_user(cls, user: Any) -> Reader:
+        return cls(raw_allowed=raw_payload_allowed(user))
+
+    def scanner(self, project: Project | None = None) -> PiiScanner:
+        pk = None if project is None else project.pk
+        if pk not in self._scanners:
+            self._scanners[pk] = scanner_build() if project is None else project_scanner(project)
+        return self._scanners[pk]
+
+    def text(self, value: Any, *, project: Project | None = None, key: str | None = None) -> str:
+        if self.raw_allowed:
+            return text_shown(value, raw_allowed=True)
+        return text_shown(value, raw_allowed=False, scanner=self.scanner(project), key=key)
+
 
 # The steps of a path written by ``policy.pii.child_path``: .name, [index] or ['escaped'].
 _STEP = re.compile(r"\.([^\W\d]\w*)|\[(\d+)\]|\['((?:[^'\\]|\\.)*)'\]")
@@ -284,8 +376,12 @@ def payload_masked(
 
 def scanner_for(session: Session) -> PiiScanner:
     """The PII scanner of the session's project; the built-in one if its policy is unusable."""
+    return project_scanner(session.project)
+
+
+def project_scanner(project: Project) -> PiiScanner:
     try:
-        return policy_for_project(project=session.project).scanner
+        return policy_for_project(project=project).scanner
     except PolicyError:
         return scanner_build()
 
@@ -297,14 +393,50 @@ def scanner_for(session: Session) -> PiiScanner:
 _HEX = re.compile(r"[0-9a-f]{1,32}")
 
 
-def sessions_matching(sessions: QuerySet[Session], term: str) -> QuerySet[Session]:
+def agents_shown(*, sessions: QuerySet[Session], reader: Reader) -> dict[str, list[tuple]]:
+    """Each agent id as ``reader`` sees it, in order, with the (agent id, project id) pairs
+    shown so: several agent ids can mask alike."""
+    pairs = list(sessions.order_by().values_list("agent_id", "project_id").distinct())
+    projects = Project.objects.in_bulk({project_id for _, project_id in pairs})
+    shown: dict[str, list[tuple]] = {}
+    for agent_id, project_id in pairs:
+        text = reader.text(agent_id, project=projects.get(project_id))
+        shown.setdefault(text, []).append((agent_id, project_id))
+    return dict(sorted(shown.items()))
+
+
+def agents_condition(pairs: Iterable[tuple]) -> Q:
+    """Sessions of any of the (agent id, project id) ``pairs``; none when there are none."""
+    by_project: dict[Any, set[str]] = {}
+    for agent_id, project_id in pairs:
+        by_project.setdefault(project_id, set()).add(agent_id)
+    condition = Q(pk__in=[])
+    for project_id, agent_ids in by_project.items():  # one term per project, not per agent
+        condition |= Q(project_id=project_id, agent_id__in=sorted(agent_ids))
+    return condition
+
+
+def sessions_matching(
+    sessions: QuerySet[Session], term: str, *, reader: Reader | None = None
+) -> QuerySet[Session]:
     """Sessions whose id starts with ``term``, whose agent id contains it, or that hold an
     event with that id.
 
     An id prefix becomes a range of ids (``b229`` is every id from b2290000-... to
-    b229ffff-...), which the primary key index answers on any database.
+    b229ffff-...), which the primary key index answers on any database. A ``reader`` who
+    sees agent ids masked searches them as masked: a search must not reveal what the
+    list hides, one guessed character at a time.
     """
-    condition = Q(agent_id__icontains=term)
+    if reader is None or reader.raw_allowed:
+        condition = Q(agent_id__icontains=term)
+    else:
+        wanted = term.casefold()
+        condition = agents_condition(
+            pair
+            for text, pairs in agents_shown(sessions=Session.objects.all(), reader=reader).items()
+            if wanted in text.casefold()
+            for pair in pairs
+        )
     compact = term.lower().replace("-", "")
     if _HEX.fullmatch(compact):
         condition |= Q(
@@ -479,7 +611,14 @@ class TimelineRow:
 @dataclass
 class SessionPage:
     session: Session
+    # What a reader acts on: the latest verification once sealed (a failure found after the
+    # seal shows here), while the one made at seal time stays beside it.
     verdict: Verdict
+    evidence_class: str | None  # ingestion.selectors.session_current_evidence_class
+    latest: Verification | None  # the latest verification, whatever ran it
+    latest_verdict: Verdict | None
+    latest_when: str
+    seal_verdict: Verdict | None  # the verification made when the session was sealed
     seal: Mapping[str, Any] | None  # the CHAIN_SEAL payload
     seal_key_id: str | None
     findings: Findings | None
@@ -493,6 +632,9 @@ class SessionPage:
     timeline: Page | None = None
     rows: list[TimelineRow] = field(default_factory=list)
     raw_allowed: bool = False
+    # As ``text_shown`` shows them to this reader.
+    agent_id: str = ""
+    project_name: str = ""
 
 
 def _envelope(event: Event) -> dict[str, Any]:
@@ -539,9 +681,19 @@ def session_page(*, session: Session, page_number: Any, raw_allowed: bool) -> Se
     seal = session_seal_envelope(session=session)
     seal_payload = seal["payload"] if seal and isinstance(seal.get("payload"), Mapping) else None
     signature = (seal_payload or {}).get("signature")
+    latest = session_latest_verification(session=session)
+    latest_verdict = None if latest is None else verdict_describe(latest.report)
+    current = session_current_evidence_class(session=session, latest=latest)
     page = SessionPage(
         session=session,
-        verdict=verdict_describe(session.verification),
+        verdict=latest_verdict
+        if current is not None and latest_verdict is not None
+        else verdict_describe(session.verification),
+        evidence_class=current,
+        latest=latest,
+        latest_verdict=latest_verdict,
+        latest_when="" if latest is None else verification_when(latest.verified_at, latest.trigger),
+        seal_verdict=verdict_describe(session.verification) if session.verification else None,
         seal=seal_payload,
         seal_key_id=signature.get("key_id") if isinstance(signature, Mapping) else None,
         findings=selectors.session_findings_latest(session=session),
@@ -553,26 +705,50 @@ def session_page(*, session: Session, page_number: Any, raw_allowed: bool) -> Se
     first = stored[0].sequence_number if stored else 0
     last = stored[-1].sequence_number if stored else -1
 
+    scanner = scanner_for(session)
+
+    def shown(value: Any, key: str | None = None) -> str:
+        return text_shown(value, raw_allowed=raw_allowed, scanner=scanner, key=key)
+
+    page.agent_id, page.project_name = shown(session.agent_id), shown(session.project.name)
     on_page: dict[int, list[tuple[str, str]]] = {}
     covered = 0  # events below this sequence number were scanned when findings were stored
     if page.findings is not None:
         covered = page.findings.event_count
         page.pii_listed, page.pii_total, on_page, audit = _findings_read(page.findings, first, last)
+        for finding in page.pii_listed:
+            finding["path"] = shown(finding["path"])  # the path spells out the keys
         calls = list(audit.get("calls") or ())
         page.tool_calls_total = len(calls)
         page.tool_calls = [
-            {**call, "status_label": TOOL_STATUSES.get(call.get("status"), call.get("status"))}
+            {
+                **call,
+                "tool_name": shown(call.get("tool_name")),
+                "args": [
+                    {**arg, "key": shown(arg.get("key")), "preview": shown(arg.get("preview"))}
+                    for arg in call.get("args") or ()
+                ],
+                "args_logged": shown(call.get("args_logged")),
+                "status_label": TOOL_STATUSES.get(call.get("status"), call.get("status")),
+            }
             for call in calls[:LISTED]
         ]
-        page.tool_totals = list(audit.get("totals") or ())
-        page.rule_results = list(page.findings.rule_results or ())
+        page.tool_totals = [
+            {**total, "tool_name": shown(total.get("tool_name"))}
+            for total in audit.get("totals") or ()
+        ]
+        page.rule_results = [
+            {**rule, "rule": shown(rule.get("rule")), "message": shown(rule.get("message"))}
+            for rule in page.findings.rule_results or ()
+        ]
 
-    scanner = scanner_for(session)
     for event in stored:
         page.rows.append(_row(event, on_page, covered, scanner, raw_allowed))
     page.exports = list(
         ExportRecord.objects.filter(session=session).order_by("-recorded_at", "-pk")[:LISTED]
     )
+    for record in page.exports:
+        record.actor = shown(record.actor)  # shown only, never saved: ledger rows are final
     return page
 
 
@@ -597,12 +773,18 @@ def _row(
     personal = len({path for path, _ in found})
     if found and not raw_allowed:
         payload, personal = payload_masked(payload, findings=found, scanner=scanner)
+    payload = payload_keys_shown(payload, raw_allowed=raw_allowed, scanner=scanner)
+
+    def shown(value: Any) -> str:
+        return text_shown(value, raw_allowed=raw_allowed, scanner=scanner)
+
     return TimelineRow(
         sequence_number=sequence,
-        event_id=event.event_id,
+        event_id=shown(event.event_id),
         event_type=event.event_type,
-        timestamp_wall=event.timestamp_wall,
-        summary=event_summary(envelope, scanner),
+        timestamp_wall=shown(event.timestamp_wall),
+        # Free text is masked there for every reader; names (agent, tool, model) are not.
+        summary=shown(event_summary(envelope, scanner)),
         payload_text="(withheld)"
         if payload is None
         else json.dumps(payload, indent=2, ensure_ascii=False),
@@ -612,8 +794,8 @@ def _row(
         prev_event_hash=event.prev_event_hash,
         event_hash=event.event_hash,
         chain_authority=event.chain_authority,
-        authority_id=event.authority_id,
-        source_sdk_ver=event.source_sdk_ver,
+        authority_id=shown(event.authority_id),
+        source_sdk_ver=shown(event.source_sdk_ver),
         received_at=event.received_at,
     )
 
@@ -630,18 +812,22 @@ ZIP_MAX_SESSIONS = 25  # each session's PDF takes a moment; larger sets: manage.
 ZIP_FORMATS = (ExportFormat.JSON.value, ExportFormat.PDF.value)
 
 
-def sessions_zip_write(*, sessions: Iterable[Session], actor: Actor, target: IO[bytes]) -> dict:
+def sessions_zip_write(
+    *, sessions: Iterable[Session], actor: Actor, target: IO[bytes], redact: bool = False
+) -> dict:
     """Export each session as compliance JSON and PDF into a zip written to ``target``.
 
     Every file is recorded in the export ledger as it is made; ``manifest.json`` (RFC 8785)
-    lists each file's SHA-256 and the verification status at export time. Returns the
+    lists each file's SHA-256 and the verification status at export time. ``redact`` makes
+    every file a masked copy (for a reader without ``compliance.view_raw_payload``); a
+    session that cannot be masked raises ``services.RedactionImpossible``. Returns the
     manifest.
     """
     with tempfile.TemporaryDirectory(prefix="agentops-zip-") as tmp:
         folder = Path(tmp)
         results = [
             services.session_files_export(
-                session=session, folder=folder, formats=ZIP_FORMATS, actor=actor
+                session=session, folder=folder, formats=ZIP_FORMATS, actor=actor, redact=redact
             )
             for session in sessions
         ]

@@ -63,6 +63,12 @@ class ExportRecord(models.Model):
     # False for a compliance JSON produced only so that a PDF could cite its hash, and not
     # itself given to the actor (a PDF requested alone through the API).
     delivered = models.BooleanField(default=True)
+    # A compliance JSON embedded, byte for byte, as a file attachment of the PDF that cites
+    # it (that PDF's json_export): handed out inside the PDF, whatever else is done with it.
+    attached_to_pdf = models.BooleanField(default=False)
+    # A masked copy for a reader without compliance.view_raw_payload: payloads holding
+    # personal data withheld (their hashes kept), the session's personal data masked.
+    redacted = models.BooleanField(default=False)
 
     # What the artifact holds and what verification said about it when it was made.
     sealed = models.BooleanField()

@@ -3,23 +3,31 @@
 How an export is made:
 
 1. ``export_context`` reads the session's chain once, up to the head it saw when it began,
-   verifies it with the service's keys (``ingestion.services.events_verify``), spools the
+   verifies it with the service's keys (``ingestion.services.session_verify``, which appends
+   the result to the session's history of verifications), spools the
    canonical events to a temporary file and collects what the PDF needs. Policy findings are
    the latest stored ones if they cover the same events, otherwise the session is evaluated
    now (and that evaluation stored, like any other).
 2. ``export_write`` writes one format from the context to any binary file object, hashing
-   the bytes as they go, and appends the ledger row (``ExportRecord``). A PDF prints the
-   SHA-256 of a compliance JSON export recorded from the same context, so the JSON is always
-   written first.
+   the bytes as they go, and appends the ledger row (``ExportRecord``). A compliance JSON is
+   signed whole by the service (``export_signature``). A PDF prints the SHA-256 of a
+   compliance JSON written from the same context and carries those exact bytes as a file
+   attachment, so the JSON is always written first and every PDF comes with the JSON it
+   cites.
 3. ``export_render`` does both for views (API, admin): the bytes come back in a temporary
    file, already recorded in the ledger. ``session_files_export`` does it for the bulk
    command, into a folder, skipping files that are already a recorded export of the chain.
+
+``redact`` makes a masked export for a reader without ``compliance.view_raw_payload``
+(``compliance.exports.redaction``): labelled as such, signed like any export, recorded in
+the ledger as redacted.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -33,15 +41,15 @@ from agentops_sdk import chain
 from django.utils import timezone
 
 from ingestion import services as ingestion_services
-from ingestion.models import Session
-from policy.pii import PiiScanner, scanner_build
+from ingestion.models import Session, VerificationTrigger
 from policy.rules import PolicyError
-from policy.services import policy_for_project, session_findings_evaluate
+from policy.services import session_findings_evaluate
 
-from . import selectors
+from . import console, selectors, statements
 from .canonical import canonical_write, envelope_canonical
 from .exports import document
 from .exports.context import Actor, ChainStats, ExportContext, rfc3339
+from .exports.redaction import RedactionImpossible, redaction_for, session_masked
 from .exports.timeline import Timeline
 from .models import ExportFormat, ExportRecord
 
@@ -62,12 +70,7 @@ _HASH_BLOCK = 1 << 20
 # --------------------------------------------------------------------------------------
 
 
-def _scanner_for(session: Session) -> PiiScanner:
-    """The project's PII scanner; the built-in one if its policy file is unusable."""
-    try:
-        return policy_for_project(project=session.project).scanner
-    except PolicyError:
-        return scanner_build()
+__all__ = ["RedactionImpossible"]  # raised by the exports below for a masked copy
 
 
 def _findings_for(session: Session, event_count: int) -> tuple[Any, str | None]:
@@ -136,12 +139,24 @@ def _recanonicalized(spool: _Spool, lost: list[int]) -> _Spool:
 
 
 @contextlib.contextmanager
-def export_context(*, session: Session, timeline: bool = False) -> Iterator[ExportContext]:
+def export_context(
+    *,
+    session: Session,
+    timeline: bool = False,
+    actor: Actor | None = None,
+    redact: bool = False,
+) -> Iterator[ExportContext]:
     """The chain of ``session`` as it stands now, verified, with its findings.
 
+    The verification is appended to the session's history under ``actor``, as an export's.
     ``timeline`` also builds the PDF's timeline lines. Use as a context manager: the spooled
     events are deleted on exit. Memory stays flat whatever the session's length (apart from
     the timeline lines, one short string per event).
+
+    ``redact`` masks the export (payloads holding personal data withheld, the session's
+    agent id and metadata masked) and raises ``RedactionImpossible`` when personal data sits
+    in a chain field. The stored chain itself is what is verified, so a withheld payload
+    that was altered still fails the report.
     """
     session = Session.objects.select_related("project").get(pk=session.pk)
     last_sequence = -1 if session.head_sequence is None else session.head_sequence
@@ -149,25 +164,37 @@ def export_context(*, session: Session, timeline: bool = False) -> Iterator[Expo
     stats = ChainStats()
     spool = _Spool()
     lost: list[int] = []
-    lines = Timeline(_scanner_for(session)) if timeline else None
+    lines = Timeline(console.scanner_for(session)) if timeline else None
+    redaction = redaction_for(session=session) if redact else None
 
     def stream() -> Iterator[dict[str, Any]]:
         for envelope, payload_jcs in selectors.session_chain_through(
             session=session, last_sequence=last_sequence
         ):
-            spool.add(_event_bytes(envelope, payload_jcs, lost))
+            shown = envelope if redaction is None else redaction.envelope(envelope)
+            spool.add(_event_bytes(shown, payload_jcs if shown is envelope else None, lost))
             stats.add(envelope)
             if lines is not None:
-                lines.add(envelope)
+                lines.add(shown)
             yield envelope
 
     try:
-        report = ingestion_services.events_verify(events=stream())
+        report = ingestion_services.session_verify(
+            session=session, trigger=VerificationTrigger.EXPORT, actor=actor, events=stream()
+        )
         spool.flush()
         if any(v["type"] == "PAYLOAD_HASH_MISMATCH" for v in report["violations"]):
             redone = _recanonicalized(spool, lost)
             spool.file.close()
             spool = redone
+        agent_id, metadata = session.agent_id, session.metadata
+        if redaction is not None:
+            # The stored chain's report, naming what this copy withholds (spec §3).
+            withheld = sorted(set(report["redacted_events"]) | set(redaction.withheld))
+            report = {**report, "redacted_events": withheld}
+            agent_id, metadata, _ = session_masked(
+                redaction=redaction, agent_id=agent_id, metadata=metadata
+            )
         findings, problem = _findings_for(session, report["event_count"])
         yield ExportContext(
             session=session,
@@ -182,6 +209,9 @@ def export_context(*, session: Session, timeline: bool = False) -> Iterator[Expo
             timeline=lines,
             spool=spool.file,
             payloads_not_exported=tuple(sorted(set(lost))),
+            redaction=redaction,
+            agent_id=agent_id,
+            metadata=metadata,
         )
     finally:
         spool.file.close()
@@ -207,11 +237,12 @@ class _Digest:
 
 
 def export_file_name(*, session: Session, fmt: str, context: ExportContext) -> str:
-    """``agentops-<session>-<yyyymmdd>[-unsealed].<ext>``: the seal state is visible even in
-    a JSONL file, which cannot state it inside."""
+    """``agentops-<session>-<yyyymmdd>[-unsealed][-redacted].<ext>``: the seal state and a
+    masked copy are visible even in a JSONL file, which cannot state them inside."""
     date = context.exported_at.strftime("%Y%m%d")
     unsealed = "" if context.sealed else "-unsealed"
-    return f"agentops-{session.pk}-{date}{unsealed}.{EXTENSIONS[fmt]}"
+    redacted = "-redacted" if context.redacted else ""
+    return f"agentops-{session.pk}-{date}{unsealed}{redacted}.{EXTENSIONS[fmt]}"
 
 
 def export_write(
@@ -221,14 +252,16 @@ def export_write(
     target: IO[bytes],
     actor: Actor,
     json_export: ExportRecord | None = None,
-    delivered: bool = True,
+    json_data: bytes | None = None,
+    attached_to_pdf: bool = False,
     file_name: str | None = None,
 ) -> ExportRecord:
     """Write one format of the context to ``target`` and record it in the ledger.
 
-    A PDF needs ``json_export``: the ledger row of the compliance JSON written from this same
-    context, whose SHA-256 the PDF prints. ``delivered`` is False for a JSON made only for a
-    PDF to cite. Raises ValueError for an unknown format or a JSON record of another export.
+    A PDF needs ``json_export`` and ``json_data``: the ledger row and the exact bytes of the
+    compliance JSON written from this same context, whose SHA-256 the PDF prints and which
+    it carries as a file attachment. ``attached_to_pdf`` marks a JSON written for a PDF to
+    carry. Raises ValueError for an unknown format, or a JSON of another export.
     """
     fmt = ExportFormat(fmt).value  # a plain string; ValueError for an unknown format
     sink = _Digest(target)
@@ -237,15 +270,25 @@ def export_write(
     elif fmt == ExportFormat.JSON:
         document.compliance_json_write(context=context, actor=actor, write=sink.write)
     else:
-        if json_export is None or not (
-            json_export.format == ExportFormat.JSON
-            and json_export.session_id == context.session.pk
-            and json_export.exported_at == context.exported_at
+        if (
+            json_export is None
+            or json_data is None
+            or not (
+                json_export.format == ExportFormat.JSON
+                and json_export.session_id == context.session.pk
+                and json_export.exported_at == context.exported_at
+                and json_export.attached_to_pdf
+                and json_export.sha256 == hashlib.sha256(json_data).hexdigest()
+            )
         ):
-            raise ValueError("a PDF cites the compliance JSON written from the same context")
+            raise ValueError(
+                "a PDF cites the compliance JSON written from the same context, and carries it"
+            )
         from .exports.pdf import pdf_render  # WeasyPrint loads slowly; only PDFs need it
 
-        sink.write(pdf_render(context=context, actor=actor, json_export=json_export))
+        sink.write(
+            pdf_render(context=context, actor=actor, json_export=json_export, json_data=json_data)
+        )
     report = context.report
     return ExportRecord.objects.create(
         session=context.session,
@@ -258,7 +301,9 @@ def export_write(
         actor=actor.name[:300],
         user=actor.user,
         api_key=actor.api_key,
-        delivered=delivered,
+        delivered=True,
+        attached_to_pdf=attached_to_pdf and fmt == ExportFormat.JSON,
+        redacted=context.redacted,
         sealed=context.sealed,
         verification_status=report["status"],
         evidence_class=report.get("evidence_class"),
@@ -282,30 +327,34 @@ class RenderedExport:
         return self.record.file_name
 
 
-def export_render(*, session: Session, fmt: str, actor: Actor) -> RenderedExport:
+def export_render(
+    *, session: Session, fmt: str, actor: Actor, redact: bool = False
+) -> RenderedExport:
     """Render one format of the session for ``actor`` and record it.
 
-    A PDF is preceded by the compliance JSON it cites, recorded with ``delivered`` False
-    since only the PDF is returned.
+    A PDF is preceded by the compliance JSON it cites, which it carries as an attachment
+    (recorded as delivered, attached to the PDF). ``redact`` makes a masked export; it
+    raises ``RedactionImpossible`` when one cannot be made.
     """
     fmt = ExportFormat(fmt).value  # a plain string; ValueError for an unknown format
     # Handed to the caller, who closes it (a FileResponse does once it is sent).
     output = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115
     try:
-        with export_context(session=session, timeline=fmt == ExportFormat.PDF) as context:
-            json_export = None
+        with export_context(
+            session=session, timeline=fmt == ExportFormat.PDF, actor=actor, redact=redact
+        ) as context:
+            pair: dict[str, Any] = {}
             if fmt == ExportFormat.PDF:
-                with tempfile.TemporaryFile() as companion:
-                    json_export = export_write(
-                        context=context,
-                        fmt=ExportFormat.JSON,
-                        target=companion,
-                        actor=actor,
-                        delivered=False,
-                    )
-            record = export_write(
-                context=context, fmt=fmt, target=output, actor=actor, json_export=json_export
-            )
+                companion = io.BytesIO()
+                pair["json_export"] = export_write(
+                    context=context,
+                    fmt=ExportFormat.JSON,
+                    target=companion,
+                    actor=actor,
+                    attached_to_pdf=True,
+                )
+                pair["json_data"] = companion.getvalue()
+            record = export_write(context=context, fmt=fmt, target=output, actor=actor, **pair)
     except BaseException:
         output.close()
         raise
@@ -329,6 +378,20 @@ class ExportedFile:
 class SessionFiles:
     session: Session
     files: tuple[ExportedFile, ...]
+    agent_id: str  # as the files show it (masked in a masked export)
+
+    @property
+    def redacted(self) -> bool:
+        return self.files[0].record.redacted
+
+    @property
+    def no_events(self) -> bool:
+        """Started and never given an event: reported as such, not as a failure."""
+        record = self.files[0].record
+        events = 0 if record.last_sequence_number is None else record.last_sequence_number + 1
+        return statements.session_without_events(
+            head_sequence=self.session.head_sequence, events_read=events
+        )
 
     @property
     def verification_status(self) -> str:
@@ -340,6 +403,8 @@ class SessionFiles:
 
     @property
     def failed(self) -> bool:
+        if self.no_events:
+            return False
         return any(f.record.verification_status != "PASS" for f in self.files)
 
 
@@ -353,9 +418,10 @@ def file_sha256(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def _recorded_export(session: Session, fmt: str, path: Path) -> ExportRecord | None:
+def _recorded_export(session: Session, fmt: str, path: Path, redact: bool) -> ExportRecord | None:
     """The ledger row of the file at ``path`` if it is an export of the session's current
-    chain, byte for byte; None when it is missing, altered, or of an older head."""
+    chain, byte for byte, masked or not as asked; None when it is missing, altered, of an
+    older head, or not masked as asked."""
     if not path.is_file():
         return None
     sha256, size = file_sha256(path)
@@ -364,15 +430,24 @@ def _recorded_export(session: Session, fmt: str, path: Path) -> ExportRecord | N
     )
     if record is None or record.last_event_hash != session.head_hash:
         return None
+    if record.redacted != redact:
+        return None
     return record
 
 
 def session_files_export(
-    *, session: Session, folder: Path, formats: Iterable[str], actor: Actor
+    *,
+    session: Session,
+    folder: Path,
+    formats: Iterable[str],
+    actor: Actor,
+    redact: bool = False,
 ) -> SessionFiles:
     """Export the session into ``folder`` as ``<session id>.<ext>``, one file per format.
 
-    A PDF comes with the compliance JSON it cites, written beside it. A file already present
+    A PDF comes with the compliance JSON it cites, written beside it and attached inside it
+    (the same bytes). ``redact`` makes masked exports (``RedactionImpossible`` when it
+    cannot), and only a masked file is kept for a masked export. A file already present
     whose bytes are a recorded export of the session's current chain (same head) is kept as
     it is, with the verification recorded when it was written; anything else is (re)written
     through a temporary name, so a crash never leaves half a file under the final name. A
@@ -385,7 +460,7 @@ def session_files_export(
     folder.mkdir(parents=True, exist_ok=True)
     paths = {fmt: folder / f"{session.pk}.{EXTENSIONS[fmt]}" for fmt in wanted}
 
-    kept = {fmt: _recorded_export(session, fmt, paths[fmt]) for fmt in wanted}
+    kept = {fmt: _recorded_export(session, fmt, paths[fmt], redact) for fmt in wanted}
     pdf = kept.get(ExportFormat.PDF)
     if pdf is not None and (
         kept[ExportFormat.JSON] is None or pdf.json_export_id != kept[ExportFormat.JSON].pk
@@ -401,17 +476,36 @@ def session_files_export(
         if fmt not in todo
     }
     if todo:
-        with export_context(session=session, timeline=ExportFormat.PDF in todo) as context:
-            json_export = None
+        with export_context(
+            session=session, timeline=ExportFormat.PDF in todo, actor=actor, redact=redact
+        ) as context:
+            pair: dict[str, Any] = {}
             for fmt in (fmt for fmt in FORMAT_ORDER if fmt in todo):
+                if fmt == ExportFormat.PDF:
+                    pair["json_data"] = paths[ExportFormat.JSON].read_bytes()
                 record = _file_write(
-                    paths[fmt], context=context, fmt=fmt, actor=actor, json_export=json_export
+                    paths[fmt],
+                    context=context,
+                    fmt=fmt,
+                    actor=actor,
+                    attached_to_pdf=ExportFormat.PDF in todo,
+                    **pair,
                 )
                 if fmt == ExportFormat.JSON:
-                    json_export = record
+                    pair["json_export"] = record
                 files[fmt] = ExportedFile(paths[fmt], record, skipped=False)
+            shown_agent_id = context.agent_id
+    else:
+        shown_agent_id = _agent_id_shown(session, redact)
     ordered = tuple(files[fmt] for fmt in FORMAT_ORDER if fmt in files)
-    return SessionFiles(session=session, files=ordered)
+    return SessionFiles(session=session, files=ordered, agent_id=shown_agent_id)
+
+
+def _agent_id_shown(session: Session, redact: bool) -> str:
+    if not redact:
+        return session.agent_id
+    redaction = redaction_for(session=session)
+    return session_masked(redaction=redaction, agent_id=session.agent_id, metadata=None)[0]
 
 
 def _file_write(path: Path, **export: Any) -> ExportRecord:
@@ -438,7 +532,9 @@ def _manifest_entry(result: SessionFiles, out_dir: Path) -> dict[str, Any]:
     return {
         "session_id": str(session.pk),
         "project": session.project.name,
-        "agent_id": session.agent_id,
+        "agent_id": result.agent_id,
+        "redacted": result.redacted,
+        "no_events": result.no_events,
         "sealed": result.files[0].record.sealed,
         "verification_status": result.verification_status,
         "evidence_class": result.evidence_class,
@@ -520,9 +616,10 @@ class SessionVerification:
 
 
 def sessions_verify(
-    *, session_ids: Iterable[uuid.UUID] | None = None
+    *, actor: Actor, session_ids: Iterable[uuid.UUID] | None = None
 ) -> Iterator[SessionVerification]:
-    """Recompute every stored chain (of the given sessions, or of all), one at a time.
+    """Recompute every stored chain (of the given sessions, or of all), one at a time, each
+    result appended to its session's history of verifications under ``actor``.
 
     Every stored row takes part, including any beyond the head the service recorded, and a
     payload text that is no longer JSON is reported by the verifier instead of stopping it.
@@ -533,4 +630,7 @@ def sessions_verify(
             yield SessionVerification(session, None)
             continue
         envelopes = selectors.session_envelopes_through(session=session, last_sequence=None)
-        yield SessionVerification(session, ingestion_services.events_verify(events=envelopes))
+        report = ingestion_services.session_verify(
+            session=session, trigger=VerificationTrigger.COMMAND, actor=actor, events=envelopes
+        )
+        yield SessionVerification(session, report)

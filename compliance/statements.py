@@ -99,3 +99,23 @@ def verdict(report: dict) -> str:
     reasons = report.get("partial_reasons") or []
     suffix = f" ({', '.join(reasons)})" if reasons else ""
     return f"PASS, {report.get('evidence_class')}{suffix}"
+
+
+# A session that was started and never received an event. Verifiers report such a log as
+# EMPTY_LOG (status FAIL, no evidence class): there is nothing to verify. That is not a sign
+# of tampering, and every place that reports it (export notices, the PDF, the console,
+# verify_sessions, export_sessions) uses these words, decided by session_without_events.
+NO_EVENTS = (
+    "NO EVENTS: the session was started but the service never received an event for it, so "
+    "there is nothing to verify or seal (the verifier reports EMPTY_LOG). This is not a sign "
+    "that anything was altered."
+)
+
+
+def session_without_events(*, head_sequence: int | None, events_read: int) -> bool:
+    """True when the service never accepted an event for the session and none is stored.
+
+    A session whose head says events were accepted but whose stored chain is empty lost
+    them behind the service's back: that is a failure, not this case.
+    """
+    return head_sequence is None and events_read == 0

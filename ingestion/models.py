@@ -1,7 +1,8 @@
-"""Projects, API keys, sessions and their append-only events.
+"""Projects, API keys, sessions, their append-only events and the history of verifications.
 
 Events and sealed sessions are evidence: database triggers (migration 0002) refuse to change
-or delete them; API keys are revoked, never deleted, and no id ever changes (0004). The
+or delete them; API keys are revoked, never deleted, and no id ever changes (0004); every
+verification of a stored session is kept, never changed nor deleted (0006). The
 ``save()``/``delete()`` overrides below only make mistakes fail early in Python; the triggers
 are the guarantee.
 """
@@ -12,6 +13,8 @@ import json
 import uuid
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey
@@ -31,6 +34,38 @@ class ApiKey(AbstractAPIKey):
     """A project's API key; the library stores it hashed and revokes it with ``revoked``."""
 
     project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="api_keys")
+
+    #: All an existing key may change: the service role may update these columns only, and
+    #: the triggers of migration 0005 refuse un-revoking and any change to the key's identity.
+    MUTABLE_FIELDS = ("name", "expiry_date", "revoked")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Read from __dict__ so that a key loaded without its project costs no extra query.
+        self._initial_project_id = self.__dict__.get("project_id")
+
+    def clean(self) -> None:
+        super().clean()
+        self._project_check()
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self._state.adding:
+            # The library sets the primary key itself: without this, Django would first try
+            # an UPDATE of every column, which the service role may not run.
+            kwargs.setdefault("force_insert", True)
+        else:
+            self._project_check()
+            if kwargs.get("update_fields") is None:
+                kwargs["update_fields"] = self.MUTABLE_FIELDS
+        super().save(*args, **kwargs)
+        self._initial_project_id = self.project_id
+
+    def _project_check(self) -> None:
+        initial = self._initial_project_id
+        if not self._state.adding and initial is not None and self.project_id != initial:
+            raise ValidationError(
+                {"project": "an API key stays with its project: create a new key"}
+            )
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise AppendOnlyError("API keys are revoked, never deleted: events keep naming them")
@@ -216,3 +251,76 @@ class Event(models.Model):
             "chain_authority": self.chain_authority,
             "authority_id": self.authority_id,
         }
+
+
+class VerificationTrigger(models.TextChoices):
+    """What ran a verification of a stored session."""
+
+    SEAL = "seal", "Seal"
+    CONSOLE = "console", "Verify now (console)"
+    API = "api", "POST /api/v1/verify"
+    COMMAND = "command", "manage.py verify_sessions"
+    EXPORT = "export", "Export"
+
+
+class VerificationStatus(models.TextChoices):
+    PASS = "PASS"
+    FAIL = "FAIL"
+
+
+class Verification(models.Model):
+    """One verification of a session's stored chain, as it came out at that moment.
+
+    The seal writes the first row; every later re-verification appends another, so a change
+    made to the stored events after the seal shows up in the latest row while the seal's
+    own verdict stays on record. Rows are never changed or deleted (migration 0006).
+    """
+
+    # No index of its own: the (session, -verified_at, -id) index serves every lookup.
+    session = models.ForeignKey(
+        Session, on_delete=models.PROTECT, related_name="verifications", db_index=False
+    )
+    verified_at = models.DateTimeField(default=timezone.now)
+    trigger = models.CharField(max_length=16, choices=VerificationTrigger.choices)
+    # Who asked, recorded as the export ledger records its actor: readable on its own, and
+    # the user or API key as foreign keys when there is one.
+    actor = models.CharField(max_length=300)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="agentops_verifications",
+    )
+    api_key = models.ForeignKey(
+        ApiKey,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="verifications",
+    )
+    status = models.CharField(max_length=4, choices=VerificationStatus.choices)
+    # The report's class, or FAILED (the report of a failure has none), as Session caches it.
+    evidence_class = models.CharField(max_length=40, choices=EvidenceClass.choices)
+    report = models.JSONField()  # the full §7 report
+    # What the verification covered: the producer events the report counts, and the last
+    # stored envelope it read (the seal, for a sealed chain).
+    event_count = models.BigIntegerField()
+    last_sequence_number = models.BigIntegerField(null=True, blank=True)
+    last_event_hash = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["session", "-verified_at", "-id"], name="verification_latest_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session_id} {self.status} {self.trigger} {self.verified_at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError("verifications cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise AppendOnlyError("verifications cannot be deleted")

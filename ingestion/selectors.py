@@ -7,10 +7,11 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Case, F, OuterRef, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce
 
 from .errors import session_not_found
-from .models import Event, Project, Session
+from .models import Event, Project, Session, Verification
 
 _STREAM_CHUNK = 1000
 
@@ -25,12 +26,58 @@ def session_uuid(session_id: uuid.UUID | str) -> uuid.UUID:
         raise session_not_found() from None
 
 
-def session_get(*, project: Project, session_id: uuid.UUID | str) -> Session:
-    """The project's session, or SESSION_NOT_FOUND (also for another project's session)."""
-    found = Session.objects.filter(pk=session_uuid(session_id), project=project).first()
+def session_get(
+    *, project: Project, session_id: uuid.UUID | str, latest_verification: bool = False
+) -> Session:
+    """The project's session, or SESSION_NOT_FOUND (also for another project's session);
+    with ``latest_verification``, annotated as ``sessions_with_latest_verification`` does."""
+    sessions = Session.objects.filter(pk=session_uuid(session_id), project=project)
+    if latest_verification:
+        sessions = sessions_with_latest_verification(sessions)
+    found = sessions.first()
     if found is None:
         raise session_not_found()
     return found
+
+
+# The verdict a reader is shown is the latest verification's, not the one frozen on the
+# sealed session's row: a change to the stored events found after the seal must show. An
+# open session has no evidence class yet, whatever a check of its events so far said.
+LATEST_VERIFICATION_FIELDS = ("status", "evidence_class", "verified_at", "trigger")
+
+
+def sessions_with_latest_verification(sessions: QuerySet[Session]) -> QuerySet[Session]:
+    """The sessions annotated with their latest verification, as columns of the same query
+    (one index lookup per row on (session, -verified_at, -id), no query per row):
+    ``latest_verification_<field>`` for each of LATEST_VERIFICATION_FIELDS (None when never
+    verified), and ``current_evidence_class``: None while the session is open, otherwise the
+    latest verification's class (FAILED when it failed)."""
+    latest = Verification.objects.filter(session=OuterRef("pk")).order_by("-verified_at", "-pk")
+    columns = {
+        f"latest_verification_{name}": Subquery(latest.values(name)[:1])
+        for name in LATEST_VERIFICATION_FIELDS
+    }
+    return sessions.annotate(
+        **columns,
+        current_evidence_class=Case(
+            When(sealed_at__isnull=True, then=Value(None)),
+            # The seal writes the first row; the session's own column only answers for a
+            # row the history lacks.
+            default=Coalesce(Subquery(latest.values("evidence_class")[:1]), F("evidence_class")),
+        ),
+    )
+
+
+def session_latest_verification(*, session: Session) -> Verification | None:
+    return Verification.objects.filter(session=session).order_by("-verified_at", "-pk").first()
+
+
+def session_current_evidence_class(*, session: Session, latest: Verification | None) -> str | None:
+    """``current_evidence_class`` (above) of one session already read with its latest
+    verification: the same rule, without a query."""
+    if not session.sealed:
+        return None
+    return session.evidence_class if latest is None else latest.evidence_class
 
 
 def sessions_for_project(
@@ -42,8 +89,10 @@ def sessions_for_project(
     created_after: datetime | None = None,
     created_before: datetime | None = None,
 ) -> QuerySet[Session]:
-    """Sessions newest first, filtered by whatever is given (``project=None``: all projects)."""
-    sessions = Session.objects.all()
+    """Sessions newest first, filtered by whatever is given (``project=None``: all projects),
+    annotated with their latest verification. ``evidence_class`` filters on the class a
+    reader is shown (``current_evidence_class``), not on the one frozen at seal time."""
+    sessions = sessions_with_latest_verification(Session.objects.all())
     if project is not None:
         sessions = sessions.filter(project=project)
     if agent_id is not None:
@@ -51,7 +100,7 @@ def sessions_for_project(
     if sealed is not None:
         sessions = sessions.filter(sealed_at__isnull=not sealed)
     if evidence_class is not None:
-        sessions = sessions.filter(evidence_class=evidence_class)
+        sessions = sessions.filter(current_evidence_class=evidence_class)
     if created_after is not None:
         sessions = sessions.filter(created_at__gte=created_after)
     if created_before is not None:

@@ -29,14 +29,14 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import agentops_sdk
 from agentops_sdk import chain, seal
-from agentops_sdk.verify import LogFormatError, compliance_export_session, verify_session
+from agentops_sdk.verify import LogFormatError, verify_export, verify_session
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -44,7 +44,16 @@ from django.utils.module_loading import import_string
 
 from . import keys, selectors
 from .errors import IngestionError, session_not_found
-from .models import ApiKey, Event, EvidenceClass, Project, Session
+from .models import (
+    ApiKey,
+    Event,
+    EvidenceClass,
+    Project,
+    Session,
+    Verification,
+    VerificationStatus,
+    VerificationTrigger,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +81,22 @@ class AppendResult:
     duplicates: int
     head_sequence: int | None
     head_hash: str | None
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asked the service for a verification, named as the export ledger names an actor:
+    readable on its own, plus the user or API key when there is one. The export's
+    ``compliance.exports.context.Actor`` has the same attributes and serves as well."""
+
+    name: str
+    user: Any = None
+    api_key: ApiKey | None = None
+
+    @classmethod
+    def for_api_key(cls, api_key: ApiKey) -> Caller:
+        name = f"API key {api_key.name!r} ({api_key.prefix}) of project {api_key.project.name}"
+        return cls(name, api_key=api_key)
 
 
 @dataclass(frozen=True)
@@ -571,7 +596,7 @@ def _report(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
     return verify_session(events, trusted_keys=keys.trusted_public_keys())
 
 
-def session_seal(*, session: Session) -> SealResult:
+def session_seal(*, session: Session, actor: Caller | None = None) -> SealResult:
     """Append the signed CHAIN_SEAL and freeze the session; idempotent.
 
     A session that is already sealed returns its stored seal and the report computed when it
@@ -584,14 +609,17 @@ def session_seal(*, session: Session) -> SealResult:
     (stored rows altered behind the service's back) is still sealed: its report says FAIL, the
     session's cached evidence class is FAILED, and every verifier sees the same break, because
     the signature covers only the head the service recorded.
+
+    The report is also the first row of the session's history of verifications, written in
+    the seal's transaction; ``actor`` is who asked for the seal (by default the service).
     """
-    locked, result = _seal(session_pk=session.pk)
+    locked, result = _seal(session_pk=session.pk, actor=actor)
     _copy_state(locked, session)
     return result
 
 
 def _seal(
-    *, session_pk: uuid.UUID, idle_before: datetime | None = None
+    *, session_pk: uuid.UUID, idle_before: datetime | None = None, actor: Caller | None = None
 ) -> tuple[Session, SealResult | None]:
     """Seal under the row lock; with ``idle_before``, only a session still idle since then."""
     with transaction.atomic():
@@ -663,6 +691,14 @@ def _seal(
                 "verification",
             ]
         )
+        _verification_record(
+            session=locked,
+            report=report,
+            trigger=VerificationTrigger.SEAL,
+            actor=actor,
+            verified_at=now,
+            last=(envelope["sequence_number"], envelope["event_hash"]),
+        )
         if report.get("status") != "PASS":
             logger.warning(
                 "sealed session %s fails verification: %s",
@@ -683,9 +719,69 @@ def _seal_hook_call(hook: Callable[..., Any], session: Session) -> Callable[[], 
     return call
 
 
-def session_verify(*, session: Session) -> dict[str, Any]:
-    """Re-verify the stored chain from the database (streamed) and return the §7 report."""
-    return _report(selectors.session_envelopes(session=session))
+def session_verify(
+    *,
+    session: Session,
+    trigger: str,
+    actor: Caller | None = None,
+    events: Iterable[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Re-verify the stored chain, append the result to the session's history, return the
+    §7 report.
+
+    The one way a stored session is verified after its seal, whichever door asks
+    (``trigger``: the console's Verify now, POST /api/v1/verify, manage.py verify_sessions,
+    an export) and whoever asks (``actor``; by default the service itself). Every stored
+    event takes part, streamed from the database; ``events`` is that same chain when the
+    caller already streams it for another purpose (an export reads it once for both).
+    """
+    last: dict[str, Any] = {}
+
+    def through(source: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        # The last envelope read is the head the report covers; kept without a second pass.
+        nonlocal last
+        for envelope in source:
+            last = envelope
+            yield envelope
+
+    source = selectors.session_envelopes(session=session) if events is None else events
+    report = _report(through(source))
+    _verification_record(
+        session=session,
+        report=report,
+        trigger=trigger,
+        actor=actor,
+        last=(last.get("sequence_number"), last.get("event_hash")),
+    )
+    return report
+
+
+def _verification_record(
+    *,
+    session: Session,
+    report: dict[str, Any],
+    trigger: str,
+    actor: Caller | None,
+    last: tuple[Any, Any],
+    verified_at: datetime | None = None,
+) -> Verification:
+    passed = report.get("status") == VerificationStatus.PASS
+    actor = actor or Caller(f"ingestion service {keys.service_id()}")
+    last_sequence, last_hash = last
+    return Verification.objects.create(
+        session=session,
+        verified_at=verified_at or timezone.now(),
+        trigger=VerificationTrigger(trigger).value,
+        actor=actor.name[:300],
+        user=actor.user,
+        api_key=actor.api_key,
+        status=VerificationStatus.PASS if passed else VerificationStatus.FAIL,
+        evidence_class=(passed and report.get("evidence_class")) or EvidenceClass.FAILED,
+        report=report,
+        event_count=report.get("event_count") or 0,
+        last_sequence_number=last_sequence if isinstance(last_sequence, int) else None,
+        last_event_hash=last_hash if isinstance(last_hash, str) else None,
+    )
 
 
 def events_verify(*, events: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -700,14 +796,9 @@ def export_verify(*, document: Any) -> dict[str, Any]:
     verifier when none of them applies, and never makes a seal trusted on its own.
     """
     try:
-        source = compliance_export_session(document)
+        return verify_export(document, trusted_keys=keys.trusted_public_keys())
     except LogFormatError as exc:
         raise IngestionError("VALIDATION_ERROR", str(exc), status=400) from None
-    return verify_session(
-        source.events,
-        trusted_keys=keys.trusted_public_keys(),
-        embedded_key=source.embedded_key,
-    )
 
 
 def sessions_seal_stale(*, idle_minutes: int, now: datetime | None = None) -> list[Session]:

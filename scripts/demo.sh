@@ -4,9 +4,10 @@
 # Sets up the virtualenv, migrates a database of the demo's own (var/demo.sqlite3, so nothing
 # else is touched), creates an API key, starts the ingestion service on a free loopback port,
 # runs the LangChain demo agent against it (examples/langchain_demo/run_demo.py: the service
-# seals the session, the demo downloads the JSON and PDF exports and verifies the JSON
-# offline), prints a summary and stops the service it started. Exits non-zero unless the
-# session verifies as AUTHORITATIVE_EVIDENCE.
+# seals the session, the demo downloads the PDF report, takes out the compliance JSON it
+# carries, checks that its SHA-256 is the one the PDF cites and verifies it offline), prints
+# a summary and stops the service it started. Exits non-zero unless the PDF carries the JSON
+# it cites and that JSON verifies as AUTHORITATIVE_EVIDENCE.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -80,12 +81,14 @@ status=0
 evidence=$(sed -n 's/^evidence class: //p' "$transcript" | tail -n 1)
 json_path=$(sed -n 's/^compliance export (JSON): *//p' "$transcript" | tail -n 1)
 pdf_path=$(sed -n 's/^compliance report (PDF): *//p' "$transcript" | tail -n 1)
+pair=$(sed -n 's/^PDF and JSON pair: *//p' "$transcript" | tail -n 1)
 
 echo
 echo "== summary"
 echo "  evidence class   ${evidence:-none}"
 echo "  JSON export      ${json_path:-none}"
 echo "  PDF report       ${pdf_path:-none}"
+echo "  PDF and JSON     ${pair:-NOT CHECKED}"
 echo "  agent output     $transcript"
 echo "  service log      $server_log"
 echo
@@ -102,7 +105,7 @@ else
 fi
 echo
 
-if [ "$status" -ne 0 ] || [ "$evidence" != "AUTHORITATIVE_EVIDENCE" ]; then
+if [ "$status" -ne 0 ] || [ "$evidence" != "AUTHORITATIVE_EVIDENCE" ] || [ -z "$pair" ]; then
   echo "make demo: FAILED (evidence class: ${evidence:-none})" >&2
   exit 1
 fi

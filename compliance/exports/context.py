@@ -16,7 +16,9 @@ from typing import IO, Any
 from ingestion.models import ApiKey, Session
 from policy.models import Findings
 
+from .. import statements
 from ..models import ExportChannel
+from .redaction import Redaction
 from .timeline import Timeline
 
 _SPOOL_BLOCK = 1 << 20
@@ -109,10 +111,26 @@ class ExportContext:
     # Sequence numbers of events whose stored payload RFC 8785 cannot represent (possible
     # only if it was altered behind the service's back): exported with "payload": null.
     payloads_not_exported: tuple[int, ...] = ()
+    # A masked export (for a reader without compliance.view_raw_payload): what it withheld.
+    redaction: Redaction | None = None
+    # The session's agent id and metadata as this export shows them (masked when redacted).
+    agent_id: str = ""
+    metadata: Any = None
 
     @property
     def sealed(self) -> bool:
         return self.stats.seal is not None
+
+    @property
+    def redacted(self) -> bool:
+        return self.redaction is not None
+
+    @property
+    def no_events(self) -> bool:
+        """A session that was started and never received an event (not a failure)."""
+        return statements.session_without_events(
+            head_sequence=self.session.head_sequence, events_read=self.event_total
+        )
 
     @property
     def event_total(self) -> int:

@@ -3,16 +3,30 @@
 The compliance JSON is one RFC 8785 document, so its SHA-256 is stable and anyone can check
 that a file is canonical with ``rfc8785.dumps(json.loads(data)) == data``. Its events are the
 full §2 objects exactly as stored; ``agentops-verify`` reads the file directly.
+
+The seal's signature covers the events (through the hash chain). The rest of the document
+(session, verification, findings, chain of custody, notices, disclaimer, who exported it) is
+covered by the export signature: the service signs the whole document with its sealing key
+(``export_signature``: Ed25519 over a statement of the SHA-256 of the RFC 8785 form of the
+document without that member; ``agentops_sdk.verify`` defines it and checks it). The document
+is written twice, once only to hash it: each pass streams the events from the spool, so
+memory stays flat.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
 import agentops_sdk
 from agentops_sdk import chain, seal
-from agentops_sdk.verify import EXPORT_FORMAT
+from agentops_sdk.verify import (
+    EXPORT_FORMAT,
+    EXPORT_SIGNATURE,
+    SEAL_COVERS,
+    export_signature_build,
+)
 
 from ingestion import keys
 
@@ -20,8 +34,10 @@ from .. import selectors, statements
 from ..canonical import Canonical, canonical_array, canonical_write
 from ..lazyjson import LazyArray
 from .context import Actor, ExportContext, rfc3339
+from .redaction import MARKER
 
-EXPORT_VERSION = "1.0"
+# 1.1: the export signature covers the whole document; a masked copy says so (redaction).
+EXPORT_VERSION = "1.1"
 VERIFIER_SOFTWARE = f"agentops-sdk/{agentops_sdk.__version__} (agentops_sdk.verify)"
 CANONICALIZATION = "RFC 8785"
 HASH_ALGORITHM = "SHA-256"
@@ -45,14 +61,18 @@ def jsonl_write(*, context: ExportContext, write: Write) -> None:
 
 
 def compliance_json_write(*, context: ExportContext, actor: Actor, write: Write) -> None:
+    """The signed document: hashed once without its signature, then written with it."""
+    unsigned = hashlib.sha256()
+    canonical_write(compliance_document(context=context, actor=actor), unsigned.update)
     document = compliance_document(context=context, actor=actor)
+    document[EXPORT_SIGNATURE] = export_signature_build(keys.signing_key(), unsigned.hexdigest())
     canonical_write(document, write)
 
 
 def compliance_document(*, context: ExportContext, actor: Actor) -> dict[str, Any]:
     """The whole document; ``events`` is a stream copied from the context's spool."""
     report = context.report
-    return {
+    document = {
         "export_format": EXPORT_FORMAT,
         "export_version": EXPORT_VERSION,
         "exported_at": rfc3339(context.exported_at),
@@ -66,6 +86,9 @@ def compliance_document(*, context: ExportContext, actor: Actor) -> dict[str, An
         "findings": findings_section(context),
         "disclaimer": statements.DISCLAIMER,
     }
+    if context.redaction is not None:
+        document[MARKER] = context.redaction.marker()
+    return document
 
 
 def _events_array(context: ExportContext):
@@ -77,7 +100,11 @@ def _events_array(context: ExportContext):
 def notices(context: ExportContext) -> list[str]:
     """Warnings a reader must not miss, loudest first."""
     found = []
-    if context.report.get("status") != "PASS":
+    if context.redaction is not None:
+        found.append(context.redaction.notice())
+    if context.no_events:
+        found.append(statements.NO_EVENTS)
+    elif context.report.get("status") != "PASS":
         found.append(statements.FAILED_NOTICE)
     if not context.sealed:
         found.append(statements.UNSEALED_NOTICE)
@@ -96,8 +123,8 @@ def session_section(context: ExportContext) -> dict[str, Any]:
     return {
         "session_id": str(session.pk),
         "project": session.project.name,
-        "agent_id": session.agent_id,
-        "metadata": session.metadata,
+        "agent_id": context.agent_id,
+        "metadata": context.metadata,
         "created_at": rfc3339(session.created_at),
         "sealed": context.sealed,
         "sealed_at": rfc3339(session.sealed_at) if context.sealed else None,
@@ -128,19 +155,26 @@ def seal_key_id(context: ExportContext) -> str | None:
     return signature.get("key_id") if isinstance(signature, dict) else None
 
 
+def verdict(context: ExportContext) -> str:
+    """The export-time verification in a few words; a session without events says so."""
+    if context.no_events:
+        return "no events to verify (EMPTY_LOG)"
+    return statements.verdict(context.report)
+
+
 def custody_statement(context: ExportContext) -> str:
-    verdict = statements.verdict(context.report)
+    verdict_words = verdict(context)
     service = ", ".join(sorted(context.stats.authority_ids)) or "(none)"
     if context.report.get("authority") == chain.AUTHORITY_SDK:
-        return statements.CUSTODY_STATEMENT_LOCAL.format(verdict=verdict)
+        return statements.CUSTODY_STATEMENT_LOCAL.format(verdict=verdict_words)
     if not context.sealed:
-        return statements.CUSTODY_STATEMENT_UNSEALED.format(service=service, verdict=verdict)
+        return statements.CUSTODY_STATEMENT_UNSEALED.format(service=service, verdict=verdict_words)
     payload = context.stats.seal.get("payload") or {}
     return statements.CUSTODY_STATEMENT_SEALED.format(
         service=service,
         sealed_at=payload.get("seal_timestamp"),
         key_id=seal_key_id(context),
-        verdict=verdict,
+        verdict=verdict_words,
     )
 
 
@@ -189,7 +223,15 @@ def custody_section(context: ExportContext, actor: Actor) -> dict[str, Any]:
             "spec_version": chain.SPEC_VERSION,
             "checks": statements.VERIFICATION_CHECKS,
             "trusted_key_ids": [published["key_id"] for published in keys.public_keys()],
-            "result": statements.verdict(context.report),
+            "result": verdict(context),
+        },
+        "signatures": {
+            "seal": "covers " + ", ".join(SEAL_COVERS) + ": every event, through the hash "
+            "chain whose final hash, event count, completeness and drops the seal signs",
+            "export_signature": "covers the whole document except export_signature itself "
+            "(session, verification, evidence class, chain of custody, events, findings, "
+            "notices, disclaimer, export details and any redaction marker), signed with the "
+            "service's sealing key",
         },
         "exported_by": actor.name,
     }

@@ -2,7 +2,8 @@
 
 The PDF is for people and is never the evidence itself (spec §8): it carries the evidence
 class, the digest, the key id and the disclaimer, and names the SHA-256 of the compliance
-JSON export made with it, which is the evidence.
+JSON export made with it, which is the evidence. Those exact JSON bytes travel inside the
+PDF as a file attachment, so a PDF and the JSON it cites are always handed out together.
 
 Long listings (timeline, tool calls, PII findings) are passed to the template as plain
 monospace lines grouped into small blocks: WeasyPrint lays out a 10,000-line register in
@@ -15,16 +16,23 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from agentops_sdk import chain
+from agentops_sdk import chain, seal
 from django.conf import settings
 from django.template.loader import render_to_string
 
 from compliance.formatting import duration_text
+from ingestion import keys
 
 from .. import statements
 from ..models import ExportRecord
 from .context import Actor, ExportContext, rfc3339
-from .document import VERIFIER_SOFTWARE, custody_statement, notices, published_key, seal_key_id
+from .document import (
+    VERIFIER_SOFTWARE,
+    custody_statement,
+    notices,
+    published_key,
+    seal_key_id,
+)
 from .timeline import LINE_WIDTH, sequence_width
 
 # WeasyPrint turns fontTools' logger up to DEBUG while it subsets fonts, to collect the
@@ -88,8 +96,11 @@ def _duration(milliseconds: Any) -> str:
     return duration_text(milliseconds / 1000)
 
 
-def _stamp(report: Mapping[str, Any]) -> dict[str, str]:
+def _stamp(context: ExportContext) -> dict[str, str]:
     """The cover's verdict: VERIFIED only for a passing, authoritative session."""
+    report = context.report
+    if context.no_events:
+        return {"tone": "warn", "title": "NO EVENTS RECORDED", "text": statements.NO_EVENTS}
     if report.get("status") != "PASS":
         count = len(report.get("violations") or [])
         return {
@@ -144,7 +155,7 @@ def _summary(context: ExportContext) -> dict[str, Any]:
     pii_events = len({f.get("sequence_number") for f in findings.pii_findings}) if findings else 0
     return {
         "rows": [
-            ("Agent", f"{context.session.agent_id}"),
+            ("Agent", context.agent_id),
             ("Environment", start.get("environment") or "not stated"),
             ("Framework", start.get("framework") or "not stated"),
             ("First event", stats.first_wall or "none"),
@@ -258,8 +269,9 @@ def _custody(context: ExportContext, actor: Actor, json_export: ExportRecord) ->
             ("Hash algorithm", "SHA-256", False),
             ("Exported by", actor.name, False),
             ("Exported at", rfc3339(context.exported_at), False),
-            ("Compliance JSON export", json_export.file_name, False),
+            ("Compliance JSON export", f"{json_export.file_name} (attached to this PDF)", False),
             ("Its SHA-256", json_export.sha256, True),
+            ("Its export signature", f"Ed25519, key id {export_key_id()}", True),
             ("Its ledger entry", f"export record #{json_export.pk}", False),
         ],
         "proves": statements.SEAL_PROVES,
@@ -326,6 +338,11 @@ def _tool_line(call: Mapping[str, Any] | None, width: int) -> str:
     return head + _cut(shown, LINE_WIDTH - len(head))
 
 
+def export_key_id() -> str:
+    """The key id of the key that signs compliance JSON exports (the sealing key)."""
+    return seal.key_id(keys.signing_key().public_key())
+
+
 def report_context(
     *, context: ExportContext, actor: Actor, json_export: ExportRecord
 ) -> dict[str, Any]:
@@ -335,12 +352,17 @@ def report_context(
     return {
         "session_id": str(session.pk),
         "project": session.project.name,
-        "agent_id": session.agent_id,
+        "agent_id": context.agent_id,
+        "redacted": context.redacted,
+        "redacted_events": ", ".join(map(str, report.get("redacted_events") or [])) or "none",
+        "no_events": context.no_events,
+        "export_key_id": export_key_id(),
         "exported_at": rfc3339(context.exported_at),
         "exported_by": actor.name,
-        "evidence_class": report.get("evidence_class") or "NONE (VERIFICATION FAILED)",
+        "evidence_class": report.get("evidence_class")
+        or ("NONE (NO EVENTS TO VERIFY)" if context.no_events else "NONE (VERIFICATION FAILED)"),
         "status": report.get("status"),
-        "stamp": _stamp(report),
+        "stamp": _stamp(context),
         "sealed": context.sealed,
         "notices": notices(context),
         "json_export": json_export,
@@ -359,11 +381,22 @@ def report_context(
     }
 
 
-def pdf_render(*, context: ExportContext, actor: Actor, json_export: ExportRecord) -> bytes:
-    """The PDF bytes of the report (needs ``context.timeline``)."""
-    from weasyprint import HTML
+def pdf_render(
+    *, context: ExportContext, actor: Actor, json_export: ExportRecord, json_data: bytes
+) -> bytes:
+    """The PDF bytes of the report (needs ``context.timeline``), carrying ``json_data``, the
+    exact bytes of the compliance JSON ``json_export`` records, as a file attachment."""
+    import io
+
+    from weasyprint import HTML, Attachment
 
     html = render_to_string(
         TEMPLATE, report_context(context=context, actor=actor, json_export=json_export)
     )
-    return HTML(string=html, base_url=str(settings.BASE_DIR)).write_pdf()
+    evidence = Attachment(
+        file_obj=io.BytesIO(json_data),
+        name=json_export.file_name,
+        description=f"Compliance JSON export (the evidence), SHA-256 {json_export.sha256}",
+        relationship="Source",
+    )
+    return HTML(string=html, base_url=str(settings.BASE_DIR)).write_pdf(attachments=[evidence])

@@ -341,3 +341,36 @@ def test_the_zip_action_refuses_too_many_sessions(reviewer_client, monkeypatch):
     )
     assert any("Select at most 1 sessions" in text for text in messages_of(response))
     assert not ExportRecord.objects.exists()
+
+
+# --- query strings the list cannot honour ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "created_at__year=99999999999",  # beyond any calendar
+        "created_at__year=9999",  # its drill-down range would end in year 10000
+        "created_at__year=2026&created_at__month=2&created_at__day=30",
+        "created_at__month=5",  # a month without its year
+        "agent_id=%00",  # PostgreSQL refuses NUL in any text
+        "q=support%00bot",
+        "agent_id__regex=(",  # not a filter of the list: never handed to the database
+        "event_count__gt=1",
+    ],
+)
+def test_a_query_string_the_list_cannot_honour_is_a_bad_request(reviewer_client, query):
+    session_recorded()
+    response = reviewer_client.get(f"{reverse(CHANGELIST)}?{query}")
+    assert response.status_code == 400
+
+
+def test_a_drilldown_to_a_day_lists_that_day(reviewer_client):
+    session = session_create()
+    Session.objects.filter(pk=session.pk).update(created_at=datetime(2026, 2, 28, 9, tzinfo=UTC))
+    response = reviewer_client.get(
+        reverse(CHANGELIST),
+        {"created_at__year": "2026", "created_at__month": "2", "created_at__day": "28"},
+    )
+    assert response.status_code == 200
+    assert listed_ids(response) == {str(session.pk)}

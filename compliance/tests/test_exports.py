@@ -94,7 +94,7 @@ def test_compliance_json_holds_the_session_its_verification_and_custody():
     data, record = export_bytes(session, "json")
     document = json.loads(data)
     assert document["export_format"] == "agentops-compliance-export"
-    assert document["export_version"] == "1.0"
+    assert document["export_version"] == "1.1"
     assert document["exported_at"].endswith("Z")
     assert document["session"]["session_id"] == str(session.pk)
     assert document["session"]["sealed"] is True
@@ -265,7 +265,9 @@ def test_pdf_cites_a_compliance_json_export_recorded_with_it():
     cited = record.json_export
     assert cited.format == "json"
     assert cited.exported_at == record.exported_at
-    assert cited.delivered is False and record.delivered is True
+    # Handed out inside the PDF, as a file attachment (test_export_pairs reads it back).
+    assert cited.delivered is True and cited.attached_to_pdf is True
+    assert record.delivered is True
     assert ExportRecord.objects.filter(session=session).count() == 2
 
 

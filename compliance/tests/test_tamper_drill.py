@@ -17,7 +17,7 @@ from django.db import connection
 from compliance.exports.context import Actor
 from compliance.services import export_render
 from ingestion import keys, services
-from ingestion.models import Event
+from ingestion.models import Event, VerificationTrigger
 
 from .factories import session_sealed, triggers_disabled
 
@@ -99,6 +99,6 @@ def test_a_stored_payload_that_is_not_json_is_reported_not_raised():
         cursor.execute(
             "UPDATE ingestion_event SET payload_jcs = %s WHERE id = %s", ["{oops", target.pk]
         )
-    report = services.session_verify(session=session)
+    report = services.session_verify(session=session, trigger=VerificationTrigger.API)
     assert report["status"] == "FAIL"
     assert {v["sequence_number"] for v in report["violations"]} == {2}

@@ -8,9 +8,11 @@ Local mode (no flags): the SDK writes the session as JSONL into ``--out`` and ve
 SDK computed the hashes itself, so the best it can be is NON_AUTHORITATIVE_EVIDENCE.
 
 Remote mode (``--server URL --api-key KEY``): the ingestion service chains and seals the
-session; the demo downloads its compliance exports (JSON and PDF) into ``--out``, fetches the
-service's public keys and verifies the JSON offline. It exits 1 unless the verdict is
-AUTHORITATIVE_EVIDENCE.
+session; the demo downloads the PDF report into ``--out`` and takes out the compliance JSON
+export the PDF carries as an attachment (``pdfdetach``, poppler-utils), checks that its
+SHA-256 is the one the PDF prints, fetches the service's public keys and verifies the JSON
+offline: signature of the seal and of the whole export. It exits 1 unless the pair matches
+and the verdict is AUTHORITATIVE_EVIDENCE.
 
     python examples/langchain_demo/run_demo.py
     python examples/langchain_demo/run_demo.py --server http://127.0.0.1:8000 --api-key KEY
@@ -19,8 +21,11 @@ AUTHORITATIVE_EVIDENCE.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import re
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -202,7 +207,6 @@ def run_remote(server: str, api_key: str | None, out: Path) -> int:
     base = client.config.server_url
     out.mkdir(parents=True, exist_ok=True)
     try:
-        json_path = download(http, base, session.session_id, "json", out)
         pdf_path = download(http, base, session.session_id, "pdf", out)
         # A reader of the export gets the service's key out of band; the service publishes
         # it at /api/v1/keys (no authentication), which is where the demo takes it from.
@@ -212,6 +216,18 @@ def run_remote(server: str, api_key: str | None, out: Path) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     key_texts = [entry["public_key"] for entry in published.json()["keys"]]
+    try:
+        json_path, cited = pdf_evidence(pdf_path, out)
+    except (OSError, subprocess.CalledProcessError, ValueError) as exc:
+        print(f"error: cannot take the compliance JSON out of the PDF: {exc}", file=sys.stderr)
+        return 1
+    digest = hashlib.sha256(json_path.read_bytes()).hexdigest()
+    print(f"the PDF cites the compliance JSON with SHA-256 {cited}")
+    print(f"the JSON attached to the PDF has SHA-256    {digest}")
+    if digest != cited:
+        print("error: the JSON attached to the PDF is not the one the PDF cites", file=sys.stderr)
+        return 1
+    print(f"PDF and JSON pair: the PDF carries the JSON it cites (SHA-256 {digest})")
 
     report = verify_file(json_path, trusted_keys=[public_key_from_b64(k) for k in key_texts])
     print()
@@ -227,6 +243,32 @@ def run_remote(server: str, api_key: str | None, out: Path) -> int:
     print(f"compliance export (JSON): {json_path}")
     print(f"compliance report (PDF):  {pdf_path}")
     return 0 if report["evidence_class"] == "AUTHORITATIVE_EVIDENCE" else 1
+
+
+def pdf_evidence(pdf_path: Path, out: Path) -> tuple[Path, str]:
+    """Save the compliance JSON attached to the PDF into ``out``; return its path and the
+    SHA-256 the PDF prints for it (on its cover, "Its SHA-256")."""
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(pdf_path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    cited = re.search(r"Its SHA-256\s+([0-9a-f]{64})", text)
+    if cited is None:
+        raise ValueError("the PDF prints no SHA-256 of a compliance JSON")
+    with tempfile.TemporaryDirectory() as folder:
+        subprocess.run(
+            ["pdfdetach", "-saveall", "-o", folder, str(pdf_path)],
+            capture_output=True,
+            check=True,
+        )
+        attached = [path for path in Path(folder).iterdir() if path.suffix == ".json"]
+        if len(attached) != 1:
+            raise ValueError(f"the PDF carries {len(attached)} JSON attachments, not one")
+        name = attached[0].name
+        if not re.fullmatch(r"[\w.-]+", name) or name.startswith("."):
+            name = pdf_path.with_suffix(".json").name
+        target = out / name
+        target.write_bytes(attached[0].read_bytes())
+    return target, cited.group(1)
 
 
 def download(http: requests.Session, base: str, session_id: str, fmt: str, out: Path) -> Path:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ..models import Session
+from .. import selectors
+from ..models import EvidenceClass, Session, VerificationStatus, VerificationTrigger
 
 _UUID_TEXT = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
@@ -96,12 +98,50 @@ class HeadSerializer(serializers.Serializer):
     event_hash = serializers.CharField(allow_null=True)
 
 
+class LatestVerificationSerializer(serializers.Serializer):
+    """The session's latest verification, whatever ran it."""
+
+    status = serializers.ChoiceField(choices=VerificationStatus.values)
+    evidence_class = serializers.ChoiceField(
+        choices=EvidenceClass.values, help_text="FAILED when the verification failed"
+    )
+    verified_at = serializers.DateTimeField()
+    trigger = serializers.ChoiceField(
+        choices=VerificationTrigger.values,
+        help_text="what ran it: the seal, the console's Verify now, POST /api/v1/verify, "
+        "manage.py verify_sessions, or an export",
+    )
+
+
 class SessionSerializer(serializers.ModelSerializer):
+    """A session with the verdict a reader should act on.
+
+    ``evidence_class`` is the class of the session's latest verification (null while the
+    session is open): once a later verification fails it says FAILED, even though the
+    sealed row still holds the class computed at seal time (``evidence_class_at_seal``).
+    """
+
     session_id = serializers.UUIDField(source="id")
     project = serializers.CharField(source="project.name")
     sealed = serializers.BooleanField()
     complete = serializers.BooleanField(source="has_session_end")
     head = serializers.SerializerMethodField()
+    evidence_class = serializers.ChoiceField(
+        source="current_evidence_class",
+        choices=EvidenceClass.values,
+        allow_null=True,
+        read_only=True,
+        help_text="the class of the latest verification (FAILED when it failed); null while "
+        "the session is open",
+    )
+    evidence_class_at_seal = serializers.ChoiceField(
+        source="evidence_class",
+        choices=EvidenceClass.values,
+        allow_null=True,
+        read_only=True,
+        help_text="the class computed when the session was sealed; it never changes",
+    )
+    latest_verification = serializers.SerializerMethodField()
 
     class Meta:
         model = Session
@@ -119,10 +159,34 @@ class SessionSerializer(serializers.ModelSerializer):
             "complete",
             "total_drops",
             "evidence_class",
+            "evidence_class_at_seal",
+            "latest_verification",
         ]
+
+    def to_representation(self, instance):
+        if not hasattr(instance, "current_evidence_class"):
+            # A session handed over without the annotation (one just started): read it
+            # once. Lists are annotated by their selector, one query per page.
+            instance = (
+                selectors.sessions_with_latest_verification(Session.objects.filter(pk=instance.pk))
+                .select_related("project")
+                .get()
+            )
+        return super().to_representation(instance)
 
     def get_head(self, session) -> dict:
         return {"sequence_number": session.head_sequence, "event_hash": session.head_hash}
+
+    @extend_schema_field(LatestVerificationSerializer(allow_null=True))
+    def get_latest_verification(self, session) -> dict | None:
+        if session.latest_verification_status is None:
+            return None
+        return LatestVerificationSerializer(
+            {
+                name: getattr(session, f"latest_verification_{name}")
+                for name in selectors.LATEST_VERIFICATION_FIELDS
+            }
+        ).data
 
 
 class SessionPageSerializer(serializers.Serializer):

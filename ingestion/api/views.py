@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from .. import keys, selectors, services
 from ..errors import IngestionError
-from ..models import Session
+from ..models import Session, VerificationTrigger
 from ..validation import proposals_validate
 from . import serializers as s
 from .exceptions import ERROR_CODES, error_body
@@ -157,7 +157,10 @@ class SessionDetailView(APIView):
         summary="A session's metadata, counts, head, seal state and evidence class",
     )
     def get(self, request, session_id: str):
-        return Response(s.SessionSerializer(_session_for(request, session_id)).data)
+        session = selectors.session_get(
+            project=request.auth.project, session_id=session_id, latest_verification=True
+        )
+        return Response(s.SessionSerializer(session).data)
 
 
 class SessionEventsView(APIView):
@@ -234,7 +237,9 @@ class SessionSealView(APIView):
     )
     def post(self, request, session_id: str):
         session = _session_for(request, session_id)
-        result = services.session_seal(session=session)
+        result = services.session_seal(
+            session=session, actor=services.Caller.for_api_key(request.auth)
+        )
         return Response({"seal": result.seal, "verification": result.verification})
 
 
@@ -266,7 +271,9 @@ class VerifyView(APIView):
         ],
         summary="Verify a stored session, an uploaded JSONL session or a compliance JSON export",
         description=(
-            '`{"session_id": ...}` re-verifies the stored chain from the database. A compliance '
+            '`{"session_id": ...}` re-verifies the stored chain from the database and appends '
+            "the result to the session's history of verifications (its `latest_verification` "
+            "and `evidence_class` then show it). A compliance "
             "JSON export (application/json) or a JSONL session (application/x-ndjson) is verified "
             "as uploaded. The service's own current and retired keys are trusted."
         ),
@@ -281,7 +288,12 @@ class VerifyView(APIView):
         body = s.VerifyRequestSerializer(data=data)
         body.is_valid(raise_exception=True)
         session = _session_for(request, str(body.validated_data["session_id"]))
-        return Response(services.session_verify(session=session))
+        report = services.session_verify(
+            session=session,
+            trigger=VerificationTrigger.API,
+            actor=services.Caller.for_api_key(request.auth),
+        )
+        return Response(report)
 
 
 def _jsonl_events(data: bytes) -> list[dict]:

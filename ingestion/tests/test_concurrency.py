@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from ingestion import services
 from ingestion.errors import IngestionError
-from ingestion.models import Event, Session
+from ingestion.models import Event, Session, VerificationTrigger
 
 from .factories import proposal_build, session_with_events
 from .test_triggers import _insert_event
@@ -76,7 +76,7 @@ def test_concurrent_appends_build_one_valid_chain():
         total,
         stored[-1].event_hash,
     )
-    report = services.session_verify(session=row)
+    report = services.session_verify(session=row, trigger=VerificationTrigger.API)
     assert report["status"] == "PASS", report["violations"]
 
 
@@ -100,7 +100,9 @@ def test_a_seal_racing_appends_is_the_last_event():
     stored = list(Event.objects.filter(session=session).order_by("sequence_number"))
     assert stored[-1].event_type == "CHAIN_SEAL"
     assert [e.sequence_number for e in stored] == list(range(len(stored)))
-    report = services.session_verify(session=Session.objects.get(pk=session.pk))
+    report = services.session_verify(
+        session=Session.objects.get(pk=session.pk), trigger=VerificationTrigger.API
+    )
     assert (report["status"], report["sealed"]) == ("PASS", True)
 
 

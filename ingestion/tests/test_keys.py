@@ -14,6 +14,7 @@ from django.conf import settings as live_settings
 from django.core.exceptions import ImproperlyConfigured
 
 from ingestion import keys, services
+from ingestion.models import VerificationTrigger
 
 from .factories import session_with_events
 
@@ -157,9 +158,9 @@ def test_seals_of_a_retired_key_stay_trusted(settings, tmp_path):
 
     _key_file(tmp_path / "new.pem")
     settings.AGENTOPS_SEAL_KEY_FILE = str(tmp_path / "new.pem")
-    forgotten = services.session_verify(session=session)
+    forgotten = services.session_verify(session=session, trigger=VerificationTrigger.API)
     assert forgotten["evidence_class"] != "AUTHORITATIVE_EVIDENCE", forgotten
 
     settings.AGENTOPS_RETIRED_PUBLIC_KEYS = [old_public]
-    report = services.session_verify(session=session)
+    report = services.session_verify(session=session, trigger=VerificationTrigger.API)
     assert report["evidence_class"] == "AUTHORITATIVE_EVIDENCE"

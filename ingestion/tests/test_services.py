@@ -5,7 +5,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from agentops_sdk import chain, seal
+from agentops_sdk import chain, seal, verify
 from agentops_sdk.verify import verify_session
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from ingestion import keys, selectors, services
 from ingestion.errors import IngestionError
-from ingestion.models import ApiKey, Event, Project, Session
+from ingestion.models import ApiKey, Event, Project, Session, VerificationTrigger
 
 from .factories import (
     api_key_create,
@@ -612,14 +612,14 @@ def test_seal_hooks_run_after_commit(settings, django_capture_on_commit_callback
 
 def test_verify_an_open_session():
     session = session_with_events(3, end=True)
-    report = services.session_verify(session=session)
+    report = services.session_verify(session=session, trigger=VerificationTrigger.API)
     assert (report["status"], report["partial_reasons"]) == ("PASS", ["UNSEALED_SESSION"])
 
 
 def test_verify_a_sealed_session_from_the_database():
     session = session_with_events(3, end=True)
     services.session_seal(session=session)
-    report = services.session_verify(session=session)
+    report = services.session_verify(session=session, trigger=VerificationTrigger.API)
     assert report["evidence_class"] == "AUTHORITATIVE_EVIDENCE"
     assert report["event_count"] == 3
 
@@ -696,6 +696,9 @@ def test_verify_a_compliance_export_document():
         "events": _stored(session),
         "chain_of_custody": {"public_key": keys.public_keys()[0]["public_key"]},
     }
+    # Signed whole, as the service signs every export; unsigned it could only be partial.
+    digest = verify.export_document_sha256(document)
+    document["export_signature"] = verify.export_signature_build(keys.signing_key(), digest)
     assert services.export_verify(document=document)["evidence_class"] == "AUTHORITATIVE_EVIDENCE"
 
 

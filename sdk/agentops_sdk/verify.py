@@ -27,11 +27,18 @@ How the checks are reported, so that each defect is named once, at the event tha
   is what the seal's own ``event_count`` counts (spec §6).
 - ``replay_fingerprint`` is ``"sha256:"`` + the ``event_hash`` of the last event of the log (the
   seal, when sealed): it names this exact log. It is set only when the log passes.
+- A compliance export is also checked as a whole: the seal's signature covers only its
+  events, so the service signs the whole document (``export_signature``). A signature that
+  does not verify is ``EXPORT_SIGNATURE_INVALID``; an export without one is at best partial
+  (``EXPORT_NOT_SIGNED``), with the same key trust rules as the seal. The report of an
+  export adds ``export_signature`` and ``coverage`` (which part each valid signature covers).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import json
 import multiprocessing
 import os
@@ -46,6 +53,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from . import chain, fastjson, seal
@@ -68,6 +76,9 @@ INVALID_SEAL = "INVALID_SEAL"
 SEAL_DIGEST_MISMATCH = "SEAL_DIGEST_MISMATCH"
 SEAL_SIGNATURE_INVALID = "SEAL_SIGNATURE_INVALID"
 POLICY_VIOLATION = "POLICY_VIOLATION"
+#: A compliance export whose export signature does not verify: some part of the document
+#: (session, findings, custody, notices...) was changed after the service signed it.
+EXPORT_SIGNATURE_INVALID = "EXPORT_SIGNATURE_INVALID"
 
 # Evidence classes and the reasons a server session is only partial (spec §7).
 AUTHORITATIVE_EVIDENCE = "AUTHORITATIVE_EVIDENCE"
@@ -78,12 +89,17 @@ SIGNATURE_NOT_CHECKED = "SIGNATURE_NOT_CHECKED"
 KEY_NOT_TRUSTED = "KEY_NOT_TRUSTED"
 MISSING_SESSION_END = "MISSING_SESSION_END"
 LOG_DROP_PRESENT = "LOG_DROP_PRESENT"
+#: A compliance export that carries no export signature (made before exports were signed,
+#: or stripped of it): only its events are covered, by the seal.
+EXPORT_NOT_SIGNED = "EXPORT_NOT_SIGNED"
 
 PASS = "PASS"
 FAIL = "FAIL"
 MIXED = "mixed"
 
 EXPORT_FORMAT = "agentops-compliance-export"
+#: The member of a compliance export that holds its export signature.
+EXPORT_SIGNATURE = "export_signature"
 FORMAT_JSONL = "jsonl"
 FORMAT_EXPORT = "compliance-export"
 
@@ -422,6 +438,8 @@ class _SessionCheck:
         self.seal_report: dict[str, Any] | None = None
         self.signature_checked = False
         self.key_not_trusted = False
+        # Set by ``verify_export`` for a compliance export: the check of its export signature.
+        self.export: ExportSignatureCheck | None = None
 
     def flag(self, code: str, message: str, sequence: Any = None, event_id: Any = None) -> None:
         self.violations.append(
@@ -682,6 +700,8 @@ class _SessionCheck:
     def report(self) -> dict[str, Any]:
         if self.position == 0:
             self.flag(EMPTY_LOG, "the log holds no events")
+        if self.export is not None and self.export.signature_valid is False:
+            self.flag(EXPORT_SIGNATURE_INVALID, self.export.problem or "")
         authority = MIXED if self.mixed else self.authority
         evidence_class, reasons = self._evidence() if not self.violations else (None, [])
 
@@ -705,7 +725,7 @@ class _SessionCheck:
         if status == FAIL:
             evidence_class, reasons = None, []
         fingerprint = f"sha256:{self.last_hash}" if status == PASS else None
-        return {
+        report = {
             "spec_version": chain.SPEC_VERSION,
             "session_id": self.session_id,
             "status": status,
@@ -721,6 +741,10 @@ class _SessionCheck:
             "redacted_events": self.redacted,
             "violations": self.violations,
         }
+        if self.export is not None:
+            report["export_signature"] = self.export.section()
+            report["coverage"] = self.export.coverage(self.seal_report)
+        return report
 
     def _evidence(self) -> tuple[str, list[str]]:
         if self.authority != chain.AUTHORITY_SERVER:
@@ -736,6 +760,15 @@ class _SessionCheck:
             reasons.append(MISSING_SESSION_END)
         if self.log_drop:
             reasons.append(LOG_DROP_PRESENT)
+        export = self.export
+        if export is not None:
+            if not export.present:
+                reasons.append(EXPORT_NOT_SIGNED)
+            elif not export.signature_checked:
+                if SIGNATURE_NOT_CHECKED not in reasons:
+                    reasons.append(SIGNATURE_NOT_CHECKED)
+            elif not export.key_trusted and KEY_NOT_TRUSTED not in reasons:
+                reasons.append(KEY_NOT_TRUSTED)
         return (PARTIAL_AUTHORITATIVE_EVIDENCE if reasons else AUTHORITATIVE_EVIDENCE), reasons
 
 
@@ -904,11 +937,13 @@ def iter_jsonl_events(path: str | Path) -> Iterator[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class SessionFile:
-    """A session read from a file: its format, its events and any key embedded in it."""
+    """A session read from a file: its format, its events and any key embedded in it; for a
+    compliance export also the whole document, whose export signature covers all of it."""
 
     format: str
     events: Iterable[dict[str, Any]]
     embedded_key: Ed25519PublicKey | None = None
+    document: Mapping[str, Any] | None = None
 
 
 def compliance_export_session(document: Any) -> SessionFile:
@@ -928,7 +963,7 @@ def compliance_export_session(document: Any) -> SessionFile:
             key = seal.public_key_from_b64(encoded)
         except (seal.KeyLoadError, ValueError) as exc:
             raise LogFormatError(f"chain_of_custody.public_key: {exc}") from None
-    return SessionFile(FORMAT_EXPORT, events, key)
+    return SessionFile(FORMAT_EXPORT, events, key, document)
 
 
 def read_compliance_export(path: str | Path) -> SessionFile:
@@ -1032,7 +1067,212 @@ def verify_file(
     add = check.add
     for event in source.events:
         add(_event_checks(event))
+    if source.document is not None:
+        check.export = export_signature_check(
+            source.document,
+            trusted_keys=options["trusted_keys"],
+            trusted_key_ids=options["trusted_key_ids"],
+        )
     return check.report()
+
+
+def verify_export(
+    document: Any,
+    *,
+    trusted_keys: Iterable[Ed25519PublicKey] = (),
+    trusted_key_ids: Iterable[str] = (),
+    policy: VerifyPolicy | Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Verify a parsed compliance export: its events (chain and seal) and its export
+    signature, which covers the rest of the document. Raises ``LogFormatError`` when it is
+    not a compliance export. The report is ``verify_file``'s for the same file."""
+    source = compliance_export_session(document)
+    trusted_keys = list(trusted_keys)
+    trusted_key_ids = list(trusted_key_ids)
+    check = _SessionCheck(
+        trusted_keys=trusted_keys,
+        embedded_key=source.embedded_key,
+        trusted_key_ids=trusted_key_ids,
+        policy=VerifyPolicy.from_value(policy),
+    )
+    add = check.add
+    for event in source.events:
+        add(_event_checks(event))
+    check.export = export_signature_check(
+        document, trusted_keys=trusted_keys, trusted_key_ids=trusted_key_ids
+    )
+    return check.report()
+
+
+# --------------------------------------------------------------------------------------
+# The export signature: the whole compliance export, not only its events
+# --------------------------------------------------------------------------------------
+
+#: What an export signature signs, in words (also written into the signature member).
+EXPORT_SIGNED_FORM = (
+    "Ed25519 over the RFC 8785 statement {alg, document_sha256, export_format, "
+    "spec_version}, where document_sha256 is the SHA-256 of the RFC 8785 form of the whole "
+    "document without export_signature"
+)
+#: The part of an export the seal's signature covers (through the hash chain).
+SEAL_COVERS = ("events",)
+
+
+def export_document_sha256(document: Mapping[str, Any]) -> str:
+    """SHA-256 of the RFC 8785 form of ``document`` without its export signature."""
+    unsigned = {key: value for key, value in document.items() if key != EXPORT_SIGNATURE}
+    return chain.sha256_hex(chain.canonicalize(unsigned))
+
+
+def export_signature_message(document_sha256: str) -> bytes:
+    """The exact bytes an export signature covers: a statement naming the document's hash.
+
+    Signing the hash rather than the document lets the service sign an export of any size
+    as it streams it; SHA-256 binds every byte of the document's canonical form.
+    """
+    return chain.canonicalize(
+        {
+            "alg": seal.SIGNATURE_ALG,
+            "document_sha256": document_sha256,
+            "export_format": EXPORT_FORMAT,
+            "spec_version": chain.SPEC_VERSION,
+        }
+    )
+
+
+def export_signature_build(private_key: Any, document_sha256: str) -> dict[str, Any]:
+    """The ``export_signature`` member of an export whose unsigned form hashes to
+    ``document_sha256``, signed with ``private_key`` (the service's sealing key)."""
+    public = private_key.public_key()
+    signature = private_key.sign(export_signature_message(document_sha256))
+    return {
+        "alg": seal.SIGNATURE_ALG,
+        "key_id": seal.key_id(public),
+        "public_key": seal.public_key_b64(public),
+        "document_sha256": document_sha256,
+        "signed": EXPORT_SIGNED_FORM,
+        "value": base64.b64encode(signature).decode("ascii"),
+    }
+
+
+@dataclass
+class ExportSignatureCheck:
+    """What the check of a compliance export's signature found."""
+
+    present: bool
+    covers: list[str]  # the document's members the signature covers (all but itself)
+    key_id: Any = None
+    signature_checked: bool = False
+    signature_valid: bool | None = None
+    key_trusted: bool = False
+    document_sha256: str | None = None  # recomputed from the document as read
+    problem: str | None = None  # why it is invalid
+
+    def section(self) -> dict[str, Any]:
+        return {
+            "present": self.present,
+            "key_id": self.key_id if type(self.key_id) is str else None,
+            "signature_checked": self.signature_checked,
+            "signature_valid": self.signature_valid,
+            "key_trusted": self.key_trusted,
+            "document_sha256": self.document_sha256,
+            "covers": self.covers if self.present else [],
+        }
+
+    def coverage(self, seal_report: Mapping[str, Any] | None) -> dict[str, list[str]]:
+        """Each part of the document under the valid signatures that cover it."""
+        seal_valid = bool(seal_report and seal_report.get("signature_valid"))
+        by_seal = [name for name in SEAL_COVERS if seal_valid and name in self.covers]
+        by_export = list(self.covers) if self.signature_valid else []
+        return {
+            "seal_signature": by_seal,
+            "export_signature": by_export,
+            "not_covered": [name for name in self.covers if name not in by_seal + by_export],
+        }
+
+
+def _signature_bytes(member: Mapping[str, Any]) -> bytes | None:
+    value = member.get("value")
+    if member.get("alg") != seal.SIGNATURE_ALG or type(value) is not str:
+        return None
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def export_signature_check(
+    document: Mapping[str, Any],
+    *,
+    trusted_keys: Iterable[Ed25519PublicKey] = (),
+    trusted_key_ids: Iterable[str] = (),
+) -> ExportSignatureCheck:
+    """Check the export signature with the same trust rules as the seal: the caller's keys
+    when there are any; otherwise the key embedded in the signature, trusted only when its
+    key id is one the caller named."""
+    covers = sorted((name for name in document if name != EXPORT_SIGNATURE), key=str)
+    member = document.get(EXPORT_SIGNATURE)
+    if member is None:
+        return ExportSignatureCheck(present=False, covers=covers)
+    result = ExportSignatureCheck(present=True, covers=covers)
+    if not isinstance(member, Mapping):
+        result.signature_valid = False
+        result.problem = "export_signature is not an object"
+        return result
+    result.key_id = member.get("key_id")
+    raw = _signature_bytes(member)
+    try:
+        result.document_sha256 = export_document_sha256(document)
+    except chain.NonCanonicalValueError as exc:
+        result.signature_valid = False
+        result.problem = f"the document holds a value RFC 8785 cannot represent: {exc}"
+        return result
+    if raw is None:
+        result.signature_valid = False
+        result.problem = "export_signature must hold alg 'Ed25519' and a base64 value"
+        return result
+
+    wanted = {kid.strip().lower() for kid in trusted_key_ids}
+    trusted = [(key, seal.key_id(key)) for key in trusted_keys]
+    embedded = None
+    if type(member.get("public_key")) is str:
+        try:
+            embedded = seal.public_key_from_b64(member["public_key"])
+        except (seal.KeyLoadError, ValueError):
+            embedded = None
+    if embedded is not None and seal.key_id(embedded) in wanted:
+        trusted.append((embedded, seal.key_id(embedded)))
+    message = export_signature_message(result.document_sha256)
+
+    def valid_under(key: Ed25519PublicKey) -> bool:
+        try:
+            key.verify(raw, message)
+        except InvalidSignature:
+            return False
+        return True
+
+    changed = (
+        "the document was changed after the service signed it (a part such as the session, "
+        "findings, chain of custody, notices or disclaimer differs)"
+    )
+    if trusted:
+        result.signature_checked = result.key_trusted = True
+        for key, kid in sorted(trusted, key=lambda pair: pair[1] != result.key_id):
+            if valid_under(key):
+                result.signature_valid = True
+                result.key_id = kid
+                return result
+        result.signature_valid = False
+        result.problem = f"the export signature does not verify under the trusted key(s): {changed}"
+    elif embedded is not None:
+        result.signature_checked = True
+        result.key_id = seal.key_id(embedded)
+        result.signature_valid = valid_under(embedded)
+        if not result.signature_valid:
+            result.problem = (
+                f"the export signature does not verify under the key embedded in it: {changed}"
+            )
+    return result
 
 
 # --------------------------------------------------------------------------------------
@@ -1136,8 +1376,12 @@ _REASONS = {
     UNSEALED_SESSION: "the ingestion service never sealed the session, so nothing vouches "
     "that it is complete",
     SIGNATURE_NOT_CHECKED: "the seal's signature was not checked: no public key was supplied",
-    KEY_NOT_TRUSTED: "the seal's signature is valid only under the key embedded in the file "
-    "itself, which anyone could have put there; supply the service's published key or key id",
+    KEY_NOT_TRUSTED: "a signature (the seal's, or the export's) is valid only under a key "
+    "embedded in the file itself, which anyone could have put there; supply the service's "
+    "published key or key id",
+    EXPORT_NOT_SIGNED: "the export carries no export signature (it was made before exports "
+    "were signed, or the signature was removed): only its events are covered, by the seal; "
+    "its session, findings, chain of custody, notices and the rest may have been changed",
     MISSING_SESSION_END: "the session has no recorded end (SESSION_END), so the recording may "
     "have stopped early",
     LOG_DROP_PRESENT: "the recorder reported {drops} lost event(s) (LOG_DROP)",
@@ -1167,6 +1411,44 @@ def _signature_words(seal_info: Mapping[str, Any], authority: Any) -> str:
     if seal_info["key_trusted"]:
         return "valid, under a trusted key"
     return "valid, but only under the key embedded in the file (not trusted)"
+
+
+def _export_signature_words(section: Mapping[str, Any]) -> str:
+    if not section["present"]:
+        return "none"
+    return _signature_words(section, chain.AUTHORITY_SERVER)
+
+
+def _coverage_lines(report: Mapping[str, Any]) -> list[str]:
+    """Which parts of a compliance export each signature covers."""
+    coverage = report["coverage"]
+    section = report["export_signature"]
+    seal_info = report["seal"] or {}
+    lines = ["What the signatures cover"]
+    seal_words = _signature_words(seal_info, report["authority"]) if seal_info else "no seal"
+    lines.append(
+        f"  Seal signature ({seal_words}): "
+        + (
+            "the events: every event, through the hash chain the seal closes"
+            if coverage["seal_signature"]
+            else "nothing"
+        )
+    )
+    key = f", key id {_printable(section['key_id'])}" if section["key_id"] else ""
+    lines.append(
+        f"  Export signature ({_export_signature_words(section)}{key}): "
+        + (
+            "the whole document: " + ", ".join(coverage["export_signature"])
+            if coverage["export_signature"]
+            else "nothing"
+        )
+    )
+    if coverage["not_covered"]:
+        lines.append(
+            "  Covered by no valid signature (may have been changed): "
+            + ", ".join(coverage["not_covered"])
+        )
+    return lines
 
 
 def _location(violation: Mapping[str, Any]) -> str:
@@ -1237,6 +1519,9 @@ def render_text(report: Mapping[str, Any]) -> str:
     for label, value in details:
         shown = "-" if value is None else _printable(value)
         lines.append(f"  {label:<{width}}  {shown}")
+    if "coverage" in report:
+        lines.append("")
+        lines += _coverage_lines(report)
     lines.append("")
     lines.append(_DISCLAIMER)
     return "\n".join(lines)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from agentops_sdk import chain, seal
+from agentops_sdk.verify import EXPORT_SIGNATURE, export_document_sha256, export_signature_build
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 REPO = Path(__file__).resolve().parents[2]
@@ -191,30 +192,36 @@ def jsonl_text(events: Iterable[Any]) -> str:
 
 
 def export_document(
-    events: list[dict[str, Any]], public_key_b64: str | None, key_id: str | None = None
+    events: list[dict[str, Any]],
+    public_key_b64: str | None,
+    key_id: str | None = None,
+    signer: Ed25519PrivateKey | None = None,
 ) -> bytes:
-    """A compliance JSON export (spec §8) of ``events``, serialized with JCS."""
-    return chain.canonicalize(
-        {
-            "export_format": "agentops-compliance-export",
-            "export_version": "1",
-            "exported_at": "2026-01-26T09:00:00Z",
-            "session": {"session_id": events[0]["session_id"] if events else None},
-            "verification": {},
-            "evidence_class": None,
-            "chain_of_custody": {
-                "statement": "exported by the ingestion service",
-                "ingestion_service_id": SERVICE_ID,
-                "public_key": public_key_b64,
-                "key_id": key_id,
-                "canonicalization": "RFC 8785",
-                "hash": "SHA-256",
-            },
-            "events": events,
-            "findings": {},
-            "disclaimer": "This report is not a certification and not legal advice.",
-        }
-    )
+    """A compliance JSON export (spec §8) of ``events``, serialized with JCS; signed whole
+    (``export_signature``) by ``signer`` when one is given, as the service signs exports."""
+    document = {
+        "export_format": "agentops-compliance-export",
+        "export_version": "1",
+        "exported_at": "2026-01-26T09:00:00Z",
+        "session": {"session_id": events[0]["session_id"] if events else None},
+        "verification": {},
+        "evidence_class": None,
+        "chain_of_custody": {
+            "statement": "exported by the ingestion service",
+            "ingestion_service_id": SERVICE_ID,
+            "public_key": public_key_b64,
+            "key_id": key_id,
+            "canonicalization": "RFC 8785",
+            "hash": "SHA-256",
+        },
+        "events": events,
+        "findings": {},
+        "disclaimer": "This report is not a certification and not legal advice.",
+    }
+    if signer is not None:
+        digest = export_document_sha256(document)
+        document[EXPORT_SIGNATURE] = export_signature_build(signer, digest)
+    return chain.canonicalize(document)
 
 
 @pytest.fixture(scope="session")

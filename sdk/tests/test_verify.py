@@ -537,7 +537,7 @@ def test_format_is_detected(
     jsonl = tmp_path / "s.jsonl"
     jsonl.write_text(jsonl_text(events))
     one_line = tmp_path / "export.json"
-    one_line.write_bytes(export_document(events, seal.public_key_b64(public)))
+    one_line.write_bytes(export_document(events, seal.public_key_b64(public), signer=signing_key))
     pretty = tmp_path / "pretty.json"
     pretty.write_text(json.dumps(json.loads(one_line.read_bytes()), indent=2))
 

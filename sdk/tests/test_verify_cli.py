@@ -203,7 +203,9 @@ def export(
         events.append(builder.seal(events, key=signer))
         public = embedded.public_key()
         path = tmp_path / "export.json"
-        path.write_bytes(export_document(events, seal.public_key_b64(public), seal.key_id(public)))
+        path.write_bytes(
+            export_document(events, seal.public_key_b64(public), seal.key_id(public), signer)
+        )
         return path
 
     return write
@@ -250,7 +252,10 @@ def test_export_resigned_by_an_attacker_is_never_authoritative(
     assert verdict(named) == ("PARTIAL_AUTHORITATIVE_EVIDENCE", ["KEY_NOT_TRUSTED"])
     checked = run(str(path), "--format", "json", "--trusted-key", real_key)
     assert checked.returncode == 1
-    assert [v["type"] for v in report_of(checked)["violations"]] == ["SEAL_SIGNATURE_INVALID"]
+    assert [v["type"] for v in report_of(checked)["violations"]] == [
+        "SEAL_SIGNATURE_INVALID",
+        "EXPORT_SIGNATURE_INVALID",
+    ]
 
 
 def test_export_with_a_foreign_embedded_key_fails_its_signature(

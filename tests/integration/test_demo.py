@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shlex
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 from agentops_sdk.verify import verify_file
 
+from compliance.models import ExportRecord
 from ingestion import keys
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -54,9 +57,24 @@ def test_against_the_service_the_demo_ends_with_authoritative_evidence(
     assert json_path.parent == out and pdf_path.parent == out
     assert pdf_path.read_bytes().startswith(b"%PDF-")
 
+    # The JSON in out/ is the one the PDF carries and cites, byte for byte.
+    digest = hashlib.sha256(json_path.read_bytes()).hexdigest()
+    assert printed(result.stdout, "PDF and JSON pair:").endswith(f"(SHA-256 {digest})")
+    with tempfile.TemporaryDirectory() as folder:
+        subprocess.run(["pdfdetach", "-saveall", "-o", folder, str(pdf_path)], check=True)
+        (attached,) = Path(folder).iterdir()
+        assert attached.read_bytes() == json_path.read_bytes()
+    pdf_text = subprocess.run(
+        ["pdftotext", str(pdf_path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert digest in "".join(pdf_text.split())
+    cited = ExportRecord.objects.get(format="pdf").json_export
+    assert (cited.sha256, cited.attached_to_pdf, cited.delivered) == (digest, True, True)
+
     # The export verifies with the service's key, here as in the demo...
     report = verify_file(json_path, trusted_keys=keys.trusted_public_keys())
     assert report["evidence_class"] == "AUTHORITATIVE_EVIDENCE", report
+    assert report["export_signature"]["signature_valid"] is True
     assert report["complete"] is True and report["total_drops"] == 0
 
     # ...and the command line the demo prints does what it says.

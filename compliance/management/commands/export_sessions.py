@@ -14,7 +14,7 @@ from django.db import connection
 from django.utils.dateparse import parse_date, parse_datetime
 from tqdm import tqdm
 
-from compliance import selectors, services
+from compliance import selectors, services, statements
 from compliance.exports.context import Actor
 from compliance.models import ExportFormat
 from ingestion.models import EvidenceClass, Project, Session
@@ -46,8 +46,10 @@ class Command(BaseCommand):
         "present as a recorded export of the session's current chain are kept, with the "
         "verification recorded when they were written (verify_sessions re-checks the "
         "database); anything else is (re)written. A PDF comes with the compliance JSON it "
-        "cites. Sessions that fail verification are exported and flagged, and make the "
-        "command exit with status 1."
+        "cites and carries it. Sessions that fail verification are exported and flagged, and "
+        "make the command exit with status 1. A session that was started and never received "
+        "an event is exported and reported as such (NO EVENTS), without failing the command: "
+        "there is nothing to verify, which is not a sign of tampering."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -169,6 +171,9 @@ class Command(BaseCommand):
         written = sum(not f.skipped for r in results for f in r.files)
         kept = sum(f.skipped for r in results for f in r.files)
         flagged = [r for r in results if r.failed]
+        without_events = [r for r in results if r.no_events]
+        for result in sorted(without_events, key=lambda r: str(r.session.pk)):
+            self.stdout.write(f"NO EVENTS {result.session.pk}: {statements.NO_EVENTS}")
         for result in sorted(flagged, key=lambda r: str(r.session.pk)):
             self.stdout.write(
                 f"FLAGGED {result.session.pk}: verification {result.verification_status} "
@@ -178,7 +183,8 @@ class Command(BaseCommand):
             self.stderr.write(f"ERROR {session.pk}: {type(exc).__name__}: {exc}")
         self.stdout.write(
             f"{len(results)} session(s) exported to {out}: {written} file(s) written, "
-            f"{kept} already present; {len(flagged)} flagged; manifest lists "
+            f"{kept} already present; {len(flagged)} flagged; {len(without_events)} with no "
+            f"events; manifest lists "
             f"{manifest['summary']['sessions']} session(s)"
         )
         if flagged or errors:
