@@ -100,6 +100,9 @@ CACHES = {
     )
 }
 
+# Reads every pbkdf2_sha256 hash Django makes; never re-hashes one at login (see the module).
+PASSWORD_HASHERS = ["agentops.hashers.PBKDF2KeptAtLoginHasher"]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -15,6 +15,7 @@ from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import admin as auth_admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.template.response import TemplateResponse
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 
@@ -138,16 +139,45 @@ class ApiKeyAdmin(ListParamsChecked, APIKeyModelAdmin):
         return False  # revoke instead: stored events keep pointing at the key that sent them
 
 
-# The lists other apps register get the same checks.
+# Users and groups: shown, never changed here. The service's database role may write only
+# auth_user.last_login (db_grant_service_role), so users, groups and passwords are managed by
+# the owner's commands (create_reviewer, createsuperuser, changepassword); a form that saved
+# them would fail in the database.
 
 
-def _checked(model, model_admin_class) -> None:
+class _ReadOnly:
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+def _shown_read_only(model, model_admin_class) -> None:
     if admin.site.is_registered(model):
         admin.site.unregister(model)
-    checked = type(model_admin_class.__name__, (ListParamsChecked, model_admin_class), {})
-    admin.site.register(model, checked)
+    bases = (ListParamsChecked, _ReadOnly, model_admin_class)
+    admin.site.register(model, type(model_admin_class.__name__, bases, {}))
 
 
-_checked(get_user_model(), auth_admin.UserAdmin)
-_checked(Group, auth_admin.GroupAdmin)
-_checked(APIKey, APIKeyModelAdmin)
+_shown_read_only(get_user_model(), auth_admin.UserAdmin)
+_shown_read_only(Group, auth_admin.GroupAdmin)
+# The library's own key model is not the project's (ApiKey above) and holds no rows.
+if admin.site.is_registered(APIKey):
+    admin.site.unregister(APIKey)
+
+
+def password_change_managed(request):
+    """The console's "Change password" page: says who changes passwords, and how.
+
+    Django's own form would write auth_user.password, which the service's role may not.
+    """
+    context = {
+        **admin.site.each_context(request),
+        "title": "Change password",
+        "username": request.user.get_username(),
+    }
+    return TemplateResponse(request, "admin/password_change_managed.html", context)

@@ -533,6 +533,33 @@ def test_the_admin_console_works_as_the_role(service_role):
 
 
 @pytest.mark.postgres
+def test_a_password_hashed_with_other_settings_logs_in_as_the_role(service_role):
+    """Django re-hashes a password made with another iteration count at login and saves it;
+    the role may not write passwords, so that save would answer the login with a 500."""
+    from django.contrib.auth.hashers import PBKDF2PasswordHasher, make_password
+
+    class Older(PBKDF2PasswordHasher):
+        iterations = 1000
+
+    User = apps.get_model("auth.User")
+    user = User.objects.create_superuser("old", "old@example.com", "unused")
+    User.objects.filter(pk=user.pk).update(
+        password=make_password("an old password", hasher=Older())
+    )
+    stored = User.objects.get(pk=user.pk).password
+
+    with django_connected_as(*service_role):
+        client = Client(raise_request_exception=True)
+        login = client.post(
+            reverse("admin:login"),
+            {"username": "old", "password": "an old password", "next": "/admin/"},
+        )
+        assert login.status_code == 302, login.content[:500]
+
+    assert User.objects.get(pk=user.pk).password == stored
+
+
+@pytest.mark.postgres
 def test_a_superuser_is_refused_as_the_service_role(db):
     with pytest.raises(CommandError, match=r"superuser|running this command"):
         call_command("db_grant_service_role", "--role", connection.settings_dict["USER"])
