@@ -11,9 +11,10 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, Any, Self
 
 from ingestion.models import ApiKey, Session
+from ingestion.services import Caller
 from policy.models import Findings
 
 from .. import statements
@@ -32,26 +33,22 @@ def rfc3339(moment: datetime | None) -> str | None:
 
 
 @dataclass(frozen=True)
-class Actor:
-    """Who asked for an export: a readable name plus the user or API key when there is one."""
+class Actor(Caller):
+    """Who asked for an export, and through which channel (the ledger records both)."""
 
-    channel: str
-    name: str
-    user: Any = None
-    api_key: ApiKey | None = None
+    channel: str = ExportChannel.API.value
 
     @classmethod
-    def for_api_key(cls, api_key: ApiKey) -> Actor:
-        name = f"API key {api_key.name!r} ({api_key.prefix}) of project {api_key.project.name}"
-        return cls(ExportChannel.API.value, name, api_key=api_key)
+    def for_api_key(cls, api_key: ApiKey, **extra: Any) -> Self:
+        return super().for_api_key(api_key, channel=ExportChannel.API.value, **extra)
 
     @classmethod
-    def for_user(cls, user: Any, *, channel: str = ExportChannel.ADMIN.value) -> Actor:
-        return cls(channel, f"user {user.get_username()!r} (id {user.pk})", user=user)
+    def for_user(cls, user: Any, *, channel: str = ExportChannel.ADMIN.value) -> Self:
+        return super().for_user(user, channel=channel)
 
     @classmethod
-    def for_command(cls, command: str, *, operator: str) -> Actor:
-        return cls(ExportChannel.COMMAND.value, f"manage.py {command} run by {operator}")
+    def for_command(cls, command: str, *, operator: str) -> Self:
+        return super().for_command(command, operator=operator, channel=ExportChannel.COMMAND.value)
 
 
 @dataclass

@@ -169,6 +169,8 @@ def number_problem(value: int | float) -> str | None:
     ``bool`` is not a number here; callers pass it over before asking.
     """
     if isinstance(value, float):
+        if -_UNSAFE_FLOAT_MIN < value < _UNSAFE_FLOAT_MIN:
+            return None  # the usual case, decided by one comparison (False for NaN)
         if value != value:
             return "NaN is not representable"
         magnitude = abs(value)
@@ -205,7 +207,7 @@ def _find_problem(value: Any, path: str = "$") -> NonCanonicalValueError | None:
             if kind is str:
                 if _has_lone_surrogate(item):
                     return NonCanonicalValueError(where, "string contains a lone surrogate")
-            elif isinstance(item, int | float):  # bool was passed over above
+            elif kind is int or kind is float or isinstance(item, (int, float)):  # not bool
                 reason = number_problem(item)
                 if reason is not None:
                     return NonCanonicalValueError(where, reason)
