@@ -3,12 +3,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup test test-sqlite test-postgres lint format run migrate bench demo clean
+.PHONY: setup test test-sqlite test-postgres lint typecheck format run migrate bench demo clean
 
 setup:
 	@./scripts/bootstrap.sh
 
 # The whole suite, on PostgreSQL when DATABASE_URL points there, on SQLite otherwise.
+# Property tests run a tenth of their examples unless HYPOTHESIS_PROFILE=ci (as CI sets it):
+# see sdk/tests/hypothesis_profiles.py.
 test: setup
 	@case "$${DATABASE_URL:-}" in \
 	  postgres*) echo "== test suite on PostgreSQL ($${DATABASE_URL%%@*}@...)";; \
@@ -30,13 +32,25 @@ test-sqlite:
 fuzz: setup
 	@seed=$${AGENTOPS_FUZZ_SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}; \
 	echo "== fuzz seed $$seed (replay: make fuzz AGENTOPS_FUZZ_SEED=$$seed)"; \
+	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci} \
 	AGENTOPS_FUZZ_SEED=$$seed AGENTOPS_FUZZ_EXAMPLES=$${AGENTOPS_FUZZ_EXAMPLES:-1000} \
 	  $(PY) -m pytest tests/security/test_schemathesis.py tests/security/test_admin_fuzz.py \
 	  $(PYTEST_ARGS)
 
+# Style and complexity, Django's checks, no model change without its migration, the import
+# layers (pyproject.toml: tool.importlinter), then the types (make typecheck).
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+	$(VENV)/bin/lint-imports
+	@$(MAKE) --no-print-directory typecheck
+
+# mypy with the Django and REST framework stubs on the SDK and the service layer; the files
+# and options are in pyproject.toml (tool.mypy).
+typecheck: setup
+	$(VENV)/bin/mypy
 
 format: setup
 	$(VENV)/bin/ruff format .

@@ -5,6 +5,12 @@ import uuid
 import pytest
 from django.db import connection
 
+from sdk.tests import hypothesis_profiles
+
+
+def pytest_configure(config):
+    hypothesis_profiles.install(config)
+
 
 def pytest_report_header(config):
     try:

@@ -1,6 +1,8 @@
 """AgentOps Replay SDK: record agent sessions as verifiable, hash-chained event logs."""
 
-__version__ = "0.1.0"
+#: The SDK's release; its pyproject reads it from here, and it is the number of the latest
+#: release in the repository's CHANGELOG.
+__version__ = "1.0.0"
 SDK_NAME = "agentops-sdk"
 SOURCE_SDK_VER = f"{SDK_NAME}/{__version__}"
 

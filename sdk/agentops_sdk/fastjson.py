@@ -22,7 +22,8 @@ from typing import Any
 try:
     import orjson as _orjson
 except ImportError:  # pragma: no cover - the server and the test suite install it
-    _orjson = None
+    # The name keeps orjson's own types where it is installed; None says it is not.
+    _orjson = None  # type: ignore[assignment]
 
 #: Returned by ``loads_exact`` when the text must be read by the standard library instead.
 UNPROVEN: Any = object()

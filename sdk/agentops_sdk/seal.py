@@ -112,6 +112,11 @@ def seal_signature_valid(
     value = signature.get("value")
     if not isinstance(value, str):
         return False
+    # The statement as the seal makes it, absent members as null: a value of another type
+    # than the service signs simply fails the signature.
+    stated: dict[str, Any] = {
+        name: seal_payload.get(name) for name in ("event_count", "complete", "total_drops")
+    }
     try:
         raw = base64.b64decode(value, validate=True)
         message = seal_message(
@@ -119,9 +124,7 @@ def seal_signature_valid(
             ingestion_service_id=seal_payload["ingestion_service_id"],
             seal_timestamp=seal_payload["seal_timestamp"],
             session_digest=seal_payload["session_digest"],
-            event_count=seal_payload.get("event_count"),
-            complete=seal_payload.get("complete"),
-            total_drops=seal_payload.get("total_drops"),
+            **stated,
         )
         public_key.verify(raw, message)
     except (InvalidSignature, binascii.Error, KeyError, ValueError, TypeError):

@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,22 +47,40 @@ FAST = {
 SDK_OWN = {"SESSION_START", "SESSION_END", "LOG_DROP", "CHAIN_SEAL"}
 
 
-def _admin_conninfo(dbname: str) -> dict[str, Any]:
-    db = settings.DATABASES["default"]
-    return {
-        "host": db.get("HOST") or "127.0.0.1",
-        "port": int(db.get("PORT") or 5432),
-        "user": db.get("USER") or "postgres",
-        "password": db.get("PASSWORD") or None,
-        "dbname": dbname,
-        "connect_timeout": 3,
-    }
+@dataclass(frozen=True)
+class PostgresServer:
+    """A PostgreSQL server that fault databases are made on: by default the suite's own (from
+    the settings); a test that stops its server overrides ``postgres_server`` with one of its
+    own."""
 
+    host: str
+    port: int
+    user: str
+    password: str | None = None
 
-def _database_url(dbname: str) -> str:
-    info = _admin_conninfo(dbname)
-    auth = info["user"] + (f":{info['password']}" if info["password"] else "")
-    return f"postgres://{auth}@{info['host']}:{info['port']}/{dbname}"
+    @classmethod
+    def of_settings(cls) -> PostgresServer:
+        db = settings.DATABASES["default"]
+        return cls(
+            host=db.get("HOST") or "127.0.0.1",
+            port=int(db.get("PORT") or 5432),
+            user=db.get("USER") or "postgres",
+            password=db.get("PASSWORD") or None,
+        )
+
+    def conninfo(self, dbname: str) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "password": self.password,
+            "dbname": dbname,
+            "connect_timeout": 3,
+        }
+
+    def url(self, dbname: str) -> str:
+        auth = self.user + (f":{self.password}" if self.password else "")
+        return f"postgres://{auth}@{self.host}:{self.port}/{dbname}"
 
 
 def _free_port() -> int:
@@ -73,12 +92,13 @@ def _free_port() -> int:
 class FaultDatabase:
     """A dedicated database; ``query`` opens a fresh connection for every check."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, server: PostgresServer) -> None:
         self.name = name
-        self.url = _database_url(name)
+        self.server = server
+        self.url = server.url(name)
 
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:
-        with psycopg.connect(**_admin_conninfo(self.name)) as conn:
+        with psycopg.connect(**self.server.conninfo(self.name)) as conn:
             return conn.execute(sql, params).fetchall()
 
 
@@ -139,16 +159,22 @@ class Server:
 
 
 @pytest.fixture
-def fault_db() -> Iterator[FaultDatabase]:
+def postgres_server() -> PostgresServer:
+    return PostgresServer.of_settings()
+
+
+@pytest.fixture
+def fault_db(postgres_server: PostgresServer) -> Iterator[FaultDatabase]:
     name = f"agentops_faults_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(**_admin_conninfo("postgres"), autocommit=True) as conn:
+    admin = postgres_server.conninfo("postgres")
+    with psycopg.connect(**admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield FaultDatabase(name)
+        yield FaultDatabase(name, postgres_server)
     finally:
-        for _ in range(60):  # the cluster may still be starting after a restart test
+        for _ in range(60):  # a server the test stopped may still be starting again
             try:
-                with psycopg.connect(**_admin_conninfo("postgres"), autocommit=True) as conn:
+                with psycopg.connect(**admin, autocommit=True) as conn:
                     conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
                 break
             except psycopg.OperationalError:
