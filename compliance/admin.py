@@ -30,9 +30,10 @@ from compliance.formatting import duration_text
 from ingestion.admin import ListParamsChecked
 from ingestion.models import Event, EvidenceClass, Session
 from ingestion.selectors import sessions_with_latest_verification
+from policy.masking import Reader
 from policy.models import Findings
 
-from . import console
+from . import changelist, console, labels
 from .admin_views import SessionPagesMixin
 from .models import ExportRecord
 
@@ -47,7 +48,7 @@ admin.site.enable_nav_sidebar = False
 
 # Who is reading the page being made: its cells are computed while it renders, from methods
 # that get the row alone. Set by EvidenceAdmin around each of its views.
-_reader: ContextVar[console.Reader | None] = ContextVar("console_reader", default=None)
+_reader: ContextVar[Reader | None] = ContextVar("console_reader", default=None)
 
 
 def _project_of(obj: Any):
@@ -57,13 +58,13 @@ def _project_of(obj: Any):
     return session.project if session is not None else None
 
 
-def _reader_now() -> console.Reader:
+def _reader_now() -> Reader:
     """The reader of the page being made; one who sees everything masked when unknown."""
-    return _reader.get() or console.Reader(raw_allowed=False)
+    return _reader.get() or Reader(raw_allowed=False)
 
 
 def _shown(value: Any, obj: Any = None) -> str:
-    """``value`` as ``console.text_shown`` shows it to the reader of the page being made, with
+    """``value`` as ``text_shown`` shows it to the reader of the page being made, with
     the scanner of ``obj``'s project."""
     return _reader_now().text(value, project=None if obj is None else _project_of(obj))
 
@@ -94,7 +95,7 @@ class EvidenceAdmin(ListParamsChecked, admin.ModelAdmin):
     fields_shown: dict[str, str] = {}
 
     def _as_reader(self, request, view, *args, **kwargs):
-        token = _reader.set(console.Reader.for_user(request.user))
+        token = _reader.set(console.reader_for(request.user))
         try:
             response = view(request, *args, **kwargs)
             # Rendered now, while the reader is known.
@@ -108,7 +109,7 @@ class EvidenceAdmin(ListParamsChecked, admin.ModelAdmin):
         # The list repeats its query string in the search box, in every filter link and in
         # every row's link; a search term or a filter value can be personal data. A reader
         # who sees it masked is sent to the same list with the query string masked.
-        reader = console.Reader.for_user(request.user)
+        reader = console.reader_for(request.user)
         asked = [(key, value) for key, values in request.GET.lists() for value in values]
         shown = [(reader.text(key), reader.text(value)) for key, value in asked]
         if shown != asked:
@@ -215,8 +216,8 @@ class EvidenceClassFilter(admin.SimpleListFilter):
             EvidenceClass.NON_AUTHORITATIVE,
             EvidenceClass.FAILED,
         ]
-        return [(value.value, console.evidence_label(value).headline) for value in classes] + [
-            (self.NOT_SEALED, console.evidence_label(None).headline)
+        return [(value.value, labels.evidence_label(value).headline) for value in classes] + [
+            (self.NOT_SEALED, labels.evidence_label(None).headline)
         ]
 
     def queryset(self, request, queryset):
@@ -251,14 +252,14 @@ class AgentFilter(admin.SimpleListFilter):
     parameter_name = "agent_id"
 
     def lookups(self, request, model_admin):
-        self.agents = console.agents_shown(sessions=Session.objects.all(), reader=_reader_now())
+        self.agents = changelist.agents_shown(sessions=Session.objects.all(), reader=_reader_now())
         return [(text, text) for text in self.agents]
 
     def queryset(self, request, queryset):
         value = self.value()
         if value is None:
             return queryset
-        return queryset.filter(console.agents_condition(self.agents.get(value, ())))
+        return queryset.filter(changelist.agents_condition(self.agents.get(value, ())))
 
 
 class _LatestFindingsFilter(admin.SimpleListFilter):
@@ -347,17 +348,17 @@ class SessionAdmin(SessionPagesMixin, EvidenceAdmin):
         context = getattr(response, "context_data", None)
         if context and "cl" in context:
             # Used by templates/admin/ingestion/session/change_list.html.
-            context["date_drilldown"] = console.date_hierarchy(context["cl"])
+            context["date_drilldown"] = changelist.date_hierarchy(context["cl"])
         return response
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
         if not term:
             return queryset, False
-        return console.sessions_matching(queryset, term, reader=_reader_now()), False
+        return changelist.sessions_matching(queryset, term, reader=_reader_now()), False
 
     def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
-        return console.EstimatingPaginator(queryset, per_page, orphans, allow_empty_first_page)
+        return changelist.EstimatingPaginator(queryset, per_page, orphans, allow_empty_first_page)
 
     @admin.display(description="Session")
     def short_id(self, session):
@@ -385,10 +386,10 @@ class SessionAdmin(SessionPagesMixin, EvidenceAdmin):
 
     @admin.display(description="Evidence")
     def evidence(self, session):
-        label = console.evidence_label(session.current_evidence_class)
+        label = labels.evidence_label(session.current_evidence_class)
         title = label.headline
         if session.current_evidence_class is not None:
-            title += "; " + console.verification_when(
+            title += "; " + labels.verification_when(
                 session.latest_verification_verified_at, session.latest_verification_trigger
             )
         return _badge(label.tone, label.symbol, label.short, title)
@@ -438,7 +439,7 @@ class EventAdmin(EvidenceAdmin):
     ordering = ("-pk",)
 
     def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
-        return console.EstimatingPaginator(queryset, per_page, orphans, allow_empty_first_page)
+        return changelist.EstimatingPaginator(queryset, per_page, orphans, allow_empty_first_page)
 
     @admin.display(description="Event id", ordering="event_id")
     def event(self, event):

@@ -25,7 +25,8 @@ from django.views.decorators.http import require_GET, require_POST
 from ingestion import services as ingestion_services
 from ingestion.models import Session, VerificationTrigger
 
-from . import console, services, statements
+from . import console, labels, services, statements
+from .exports import archive
 from .exports.context import Actor
 from .models import ExportFormat
 from .reviewers import raw_payload_allowed
@@ -97,7 +98,7 @@ class SessionPagesMixin:
             "subtitle": None,
             "original": session,
             "page": page,
-            "label_for": console.evidence_label,
+            "label_for": labels.evidence_label,
             "verify_url": self._page_url(session, "verify"),
             "pdf_url": self._page_url(session, "pdf"),
             "download_url": lambda fmt: self._download_url(session, fmt),
@@ -132,7 +133,7 @@ class SessionPagesMixin:
                 trigger=VerificationTrigger.CONSOLE,
                 actor=Actor.for_user(request.user),
             )
-            verdict = console.verdict_describe(report)
+            verdict = labels.verdict_describe(report)
             level = messages.SUCCESS if report.get("status") == "PASS" else messages.ERROR
             messages.add_message(request, level, f"Verified just now: {verdict.message()}")
         return redirect(self._page_url(session))
@@ -199,10 +200,10 @@ class SessionPagesMixin:
 
     def sessions_zip_response(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
         count = queryset.count()
-        if count > console.ZIP_MAX_SESSIONS:
+        if count > archive.ZIP_MAX_SESSIONS:
             self.message_user(
                 request,
-                f"Select at most {console.ZIP_MAX_SESSIONS} sessions for one zip "
+                f"Select at most {archive.ZIP_MAX_SESSIONS} sessions for one zip "
                 f"({count} selected). For larger sets use manage.py export_sessions.",
                 messages.ERROR,
             )
@@ -210,7 +211,7 @@ class SessionPagesMixin:
         # Handed to the response, which closes it once sent.
         target = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115
         try:
-            console.sessions_zip_write(
+            archive.sessions_zip_write(
                 sessions=queryset.select_related("project").order_by("created_at", "pk"),
                 actor=Actor.for_user(request.user),
                 target=target,

@@ -1,7 +1,8 @@
-"""``GET /api/v1/sessions/{id}/export``: a session as compliance JSON, JSONL or PDF.
+"""``GET /api/v1/sessions/{id}/export``: a session as compliance JSON, JSONL or PDF;
+``GET /api/v1/sessions/{id}/findings``: what the policy found in it, page by page.
 
 Authenticated like the rest of the API; a session of another project is answered exactly
-like one that does not exist. Every answer is recorded in the export ledger before its first
+like one that does not exist. Every export is recorded in the export ledger before its first
 byte is sent: the bytes are rendered to a temporary file, hashed, recorded, then streamed.
 """
 
@@ -12,8 +13,10 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ingestion.api.serializers import EventListQuery, QuerySerializer
 from ingestion.api.views import errors
 from ingestion.selectors import session_get
 
@@ -22,7 +25,7 @@ from .exports.context import Actor
 from .models import ExportFormat
 
 
-class ExportQuery(serializers.Serializer):
+class ExportQuery(QuerySerializer):
     format = serializers.ChoiceField(
         choices=ExportFormat.values,
         default=ExportFormat.JSON,
@@ -109,11 +112,10 @@ class SessionExportView(APIView):
     )
     def get(self, request, session_id: str):
         session = session_get(project=request.auth.project, session_id=session_id)
-        query = ExportQuery(data=request.query_params)
-        query.is_valid(raise_exception=True)
+        query = ExportQuery.from_request(request)
         rendered = services.export_render(
             session=session,
-            fmt=query.validated_data["format"],
+            fmt=query["format"],
             actor=Actor.for_api_key(request.auth),
         )
         record = rendered.record
@@ -131,3 +133,79 @@ class SessionExportView(APIView):
         if record.json_export is not None:
             response["X-AgentOps-Cites-JSON-SHA256"] = record.json_export.sha256
         return response
+
+
+class PolicyNameSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    sha256 = serializers.CharField(help_text="SHA-256 of the policy file's text")
+
+
+class PiiFindingSerializer(serializers.Serializer):
+    sequence_number = serializers.IntegerField(allow_null=True)
+    event_id = serializers.CharField(allow_null=True)
+    path = serializers.CharField(help_text="where in the payload, as a JSON path")
+    kind = serializers.CharField()
+    preview = serializers.CharField(help_text="the value masked; the value itself is never kept")
+
+
+class ToolAuditPageSerializer(serializers.Serializer):
+    calls = serializers.ListField(
+        child=serializers.DictField(), help_text="the tool calls of the page's events"
+    )
+    totals = serializers.ListField(
+        child=serializers.DictField(), help_text="per tool, over the whole session"
+    )
+    unmatched_results = serializers.ListField(
+        child=serializers.IntegerField(),
+        help_text="the page's TOOL_RESULT events that answer no call",
+    )
+
+
+class FindingsPageSerializer(serializers.Serializer):
+    session_id = serializers.UUIDField()
+    available = serializers.BooleanField(
+        help_text="false when the session's policy cannot be used or its stored events "
+        "cannot be evaluated (see reason); every other field is then empty"
+    )
+    reason = serializers.CharField(allow_null=True)
+    event_count = serializers.IntegerField(allow_null=True, help_text="the events evaluated")
+    policy = PolicyNameSerializer(allow_null=True)
+    evaluated_at = serializers.DateTimeField(allow_null=True)
+    passed = serializers.BooleanField(allow_null=True, help_text="every rule passed")
+    summary = serializers.DictField(allow_null=True)
+    rule_results = serializers.ListField(child=serializers.DictField())
+    pii_findings = PiiFindingSerializer(many=True)
+    tool_audit = ToolAuditPageSerializer()
+    next_after = serializers.IntegerField(
+        allow_null=True, help_text="the last sequence number this page covers; null on the last"
+    )
+
+
+FINDINGS_DESCRIPTION = """\
+The findings an export made now would carry: the latest stored evaluation of the session
+under its project's policy if it covers the session's events, otherwise an evaluation made now
+(and stored, like any other). PII findings hold masked previews only, as exports do.
+
+Paginated like the events: `after` is the last sequence number seen, `limit` the number of
+events a page covers. Each page holds the PII findings and tool calls of its events; the
+policy, rule results, summary and tool totals are those of the whole session, on every page."""
+
+
+class SessionFindingsView(APIView):
+    @extend_schema(
+        operation_id="sessions_findings",
+        parameters=[EventListQuery],
+        responses={
+            200: FindingsPageSerializer,
+            **errors("SESSION_NOT_FOUND", "VALIDATION_ERROR"),
+        },
+        summary="What the policy found in a session: PII, tool audit, rule results",
+        description=FINDINGS_DESCRIPTION,
+    )
+    def get(self, request, session_id: str):
+        session = session_get(project=request.auth.project, session_id=session_id)
+        query = EventListQuery.from_request(request)
+        page = services.session_findings_page(
+            session=session, after=query["after"], limit=query["limit"]
+        )
+        return Response(page)

@@ -1,137 +1,21 @@
-"""Reads for exports: which sessions, which events, who ingested them, earlier exports."""
+"""Reads for exports: who ingested a session's events, its findings, earlier exports."""
 
 from __future__ import annotations
 
-import json
-import uuid
-from collections.abc import Iterator, Sequence
-from datetime import datetime
+from collections.abc import Iterator
 from typing import Any
 
 from django.db import connection
-from django.db.models import Max, Min, QuerySet, TextField
+from django.db.models import Max, Min, TextField
 from django.db.models.functions import Cast
 
-from ingestion.models import ApiKey, Event, Project, Session
+from ingestion.models import ApiKey, Event, Session
 from policy.models import Findings
 
 from .lazyjson import LazyArray, decode, lazy_document
 from .models import ExportRecord
 
 _STREAM_CHUNK = 2000
-
-
-def sessions_for_export(
-    *,
-    project: Project | None = None,
-    agent_id: str | None = None,
-    evidence_class: str | None = None,
-    created_since: datetime | None = None,
-    created_until: datetime | None = None,
-    session_ids: Sequence[uuid.UUID] | None = None,
-) -> QuerySet[Session]:
-    """Sessions matching every filter given, oldest first (a stable order for bulk runs)."""
-    sessions = Session.objects.select_related("project")
-    if project is not None:
-        sessions = sessions.filter(project=project)
-    if agent_id is not None:
-        sessions = sessions.filter(agent_id=agent_id)
-    if evidence_class is not None:
-        sessions = sessions.filter(evidence_class=evidence_class)
-    if created_since is not None:
-        sessions = sessions.filter(created_at__gte=created_since)
-    if created_until is not None:
-        sessions = sessions.filter(created_at__lt=created_until)
-    if session_ids is not None:
-        sessions = sessions.filter(pk__in=list(session_ids))
-    return sessions.order_by("created_at", "pk")
-
-
-# The columns of a §2 envelope, in the order of the loop below.
-_ENVELOPE_COLUMNS = (
-    "event_id",
-    "sequence_number",
-    "timestamp_wall",
-    "timestamp_monotonic",
-    "event_type",
-    "source_sdk_ver",
-    "schema_ver",
-    "payload_jcs",
-    "payload_hash",
-    "prev_event_hash",
-    "event_hash",
-    "chain_authority",
-    "authority_id",
-)
-
-
-def session_chain_through(
-    *, session: Session, last_sequence: int | None
-) -> Iterator[tuple[dict[str, Any], str | None]]:
-    """(envelope, stored canonical payload text) of each event up to ``last_sequence``
-    (every stored event with None).
-
-    Streamed in sequence order. Bounding the read by the head seen when an export began
-    keeps one export to one chain, even while a producer is still appending to an unsealed
-    session. The envelopes are exactly ``Event.envelope()`` (a test holds them equal), built
-    from plain rows: model instances cost a third of an export's time on a long session.
-    A payload text that is not JSON at all (altered behind the service's back) is given as
-    that string, which the verifier then reports, instead of stopping the read.
-    """
-    session_id = str(session.pk)
-    events = Event.objects.filter(session=session)
-    if last_sequence is not None:
-        events = events.filter(sequence_number__lte=last_sequence)
-    rows = events.order_by("sequence_number").values_list(*_ENVELOPE_COLUMNS)
-    loads = json.loads
-    for (
-        event_id,
-        sequence_number,
-        timestamp_wall,
-        timestamp_monotonic,
-        event_type,
-        source_sdk_ver,
-        schema_ver,
-        payload_jcs,
-        payload_hash,
-        prev_event_hash,
-        event_hash,
-        chain_authority,
-        authority_id,
-    ) in rows.iterator(chunk_size=_STREAM_CHUNK):
-        payload: Any = None
-        if payload_jcs is not None:
-            try:
-                payload = loads(payload_jcs)
-            except ValueError:
-                payload = payload_jcs
-        yield (
-            {
-                "event_id": event_id,
-                "session_id": session_id,
-                "sequence_number": sequence_number,
-                "timestamp_wall": timestamp_wall,
-                "timestamp_monotonic": timestamp_monotonic,
-                "event_type": event_type,
-                "source_sdk_ver": source_sdk_ver,
-                "schema_ver": schema_ver,
-                "payload": payload,
-                "payload_hash": payload_hash,
-                "prev_event_hash": prev_event_hash,
-                "event_hash": event_hash,
-                "chain_authority": chain_authority,
-                "authority_id": authority_id,
-            },
-            payload_jcs,
-        )
-
-
-def session_envelopes_through(
-    *, session: Session, last_sequence: int | None
-) -> Iterator[dict[str, Any]]:
-    """The stored envelopes up to ``last_sequence`` (all with None), in sequence order."""
-    for envelope, _ in session_chain_through(session=session, last_sequence=last_sequence):
-        yield envelope
 
 
 def session_ingestion_facts(*, session: Session, last_sequence: int) -> dict[str, Any]:

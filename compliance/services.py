@@ -35,17 +35,18 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any
 
 from agentops_sdk import chain
 from django.utils import timezone
 
+from ingestion import selectors as ingestion_selectors
 from ingestion import services as ingestion_services
 from ingestion.models import Session, VerificationTrigger
 from policy.rules import PolicyError
-from policy.services import session_findings_evaluate
+from policy.services import scanner_for_project, session_findings_evaluate
 
-from . import console, selectors, statements
+from . import selectors, statements
 from .canonical import canonical_write, envelope_canonical
 from .exports import document
 from .exports.context import Actor, ChainStats, ExportContext, rfc3339
@@ -53,12 +54,16 @@ from .exports.redaction import RedactionImpossible, redaction_for, session_maske
 from .exports.timeline import Timeline
 from .models import ExportFormat, ExportRecord
 
-CONTENT_TYPES = {
+CONTENT_TYPES: dict[str, str] = {
     ExportFormat.JSON: "application/json",
     ExportFormat.JSONL: "application/x-ndjson",
     ExportFormat.PDF: "application/pdf",
 }
-EXTENSIONS = {ExportFormat.JSON: "json", ExportFormat.JSONL: "jsonl", ExportFormat.PDF: "pdf"}
+EXTENSIONS: dict[str, str] = {
+    ExportFormat.JSON: "json",
+    ExportFormat.JSONL: "jsonl",
+    ExportFormat.PDF: "pdf",
+}
 # The order formats are written in: a PDF cites the compliance JSON written before it.
 FORMAT_ORDER = (ExportFormat.JSONL.value, ExportFormat.JSON.value, ExportFormat.PDF.value)
 
@@ -83,6 +88,60 @@ def _findings_for(session: Session, event_count: int) -> tuple[Any, str | None]:
         return None, f"the policy cannot be used: {exc}"
     except ValueError as exc:  # stored events altered into something the policy cannot read
         return None, f"the stored events cannot be evaluated: {exc}"
+
+
+def session_findings_page(*, session: Session, after: int, limit: int) -> dict[str, Any]:
+    """What was found in the session's events after ``after``, ``limit`` events of them:
+    ``GET /api/v1/sessions/{id}/findings``.
+
+    The findings are those an export made now carries (the latest stored ones if they cover
+    the session's events, otherwise an evaluation made now and stored): PII findings with
+    their masked previews only, the tool calls and results left unanswered of the page's
+    events, and on every page the policy, its rule results, the summary and the tool
+    totals. ``next_after`` is the last sequence number the page covers, None on the last.
+    """
+    findings, problem = _findings_for(session, session.event_count)
+    page: dict[str, Any] = {
+        "session_id": str(session.pk),
+        "available": findings is not None,
+        "reason": problem,
+        "event_count": None,
+        "policy": None,
+        "evaluated_at": None,
+        "passed": None,
+        "summary": None,
+        "rule_results": [],
+        "pii_findings": [],
+        "tool_audit": {"calls": [], "totals": [], "unmatched_results": []},
+        "next_after": None,
+    }
+    if findings is None:
+        return page
+    last = after + limit
+
+    def on_page(sequence_number: Any) -> bool:
+        return isinstance(sequence_number, int) and after < sequence_number <= last
+
+    lists = selectors.findings_lists(findings=findings)
+    audit = lists["tool_audit"]
+    page.update(
+        event_count=findings.event_count,
+        policy={"name": findings.policy_name, "sha256": findings.policy_sha256},
+        evaluated_at=findings.evaluated_at.isoformat(),
+        passed=findings.passed,
+        summary=findings.summary,
+        rule_results=findings.rule_results,
+        pii_findings=[f for f in lists["pii_findings"] if on_page(f.get("sequence_number"))],
+        tool_audit={
+            "calls": [
+                c for c in audit.get("calls") or () if on_page(c.get("call_sequence_number"))
+            ],
+            "totals": list(audit.get("totals") or ()),
+            "unmatched_results": [n for n in audit.get("unmatched_results") or () if on_page(n)],
+        },
+        next_after=last if last < findings.event_count - 1 else None,
+    )
+    return page
 
 
 class _Spool:
@@ -164,11 +223,11 @@ def export_context(
     stats = ChainStats()
     spool = _Spool()
     lost: list[int] = []
-    lines = Timeline(console.scanner_for(session)) if timeline else None
+    lines = Timeline(scanner_for_project(project=session.project)) if timeline else None
     redaction = redaction_for(session=session) if redact else None
 
     def stream() -> Iterator[dict[str, Any]]:
-        for envelope, payload_jcs in selectors.session_chain_through(
+        for envelope, payload_jcs in ingestion_selectors.session_chain_through(
             session=session, last_sequence=last_sequence
         ):
             shown = envelope if redaction is None else redaction.envelope(envelope)
@@ -319,7 +378,7 @@ class RenderedExport:
     """An export ready to hand out: its bytes in a temporary file, already in the ledger."""
 
     record: ExportRecord
-    file: BinaryIO  # positioned at the start; the caller closes it
+    file: IO[bytes]  # positioned at the start; the caller closes it
     content_type: str
 
     @property
@@ -461,10 +520,8 @@ def session_files_export(
     paths = {fmt: folder / f"{session.pk}.{EXTENSIONS[fmt]}" for fmt in wanted}
 
     kept = {fmt: _recorded_export(session, fmt, paths[fmt], redact) for fmt in wanted}
-    pdf = kept.get(ExportFormat.PDF)
-    if pdf is not None and (
-        kept[ExportFormat.JSON] is None or pdf.json_export_id != kept[ExportFormat.JSON].pk
-    ):
+    pdf, json_record = kept.get(ExportFormat.PDF), kept.get(ExportFormat.JSON)
+    if pdf is not None and (json_record is None or pdf.json_export_id != json_record.pk):
         kept[ExportFormat.PDF] = None  # it cites a JSON that is no longer beside it
     todo = {fmt for fmt in wanted if kept[fmt] is None}
     if ExportFormat.PDF in todo:
@@ -473,7 +530,7 @@ def session_files_export(
     files = {
         fmt: ExportedFile(paths[fmt], record, skipped=True)
         for fmt, record in kept.items()
-        if fmt not in todo
+        if fmt not in todo and record is not None
     }
     if todo:
         with export_context(
@@ -625,11 +682,14 @@ def sessions_verify(
     payload text that is no longer JSON is reported by the verifier instead of stopping it.
     """
     ids = list(session_ids) if session_ids is not None else None
-    for session in selectors.sessions_for_export(session_ids=ids).iterator(chunk_size=200):
+    sessions = ingestion_selectors.sessions_for_project(
+        project=None, session_ids=ids, newest_first=False
+    )
+    for session in sessions.iterator(chunk_size=200):
         if not session.events.exists():
             yield SessionVerification(session, None)
             continue
-        envelopes = selectors.session_envelopes_through(session=session, last_sequence=None)
+        envelopes = ingestion_selectors.session_envelopes(session=session)
         report = ingestion_services.session_verify(
             session=session, trigger=VerificationTrigger.COMMAND, actor=actor, events=envelopes
         )

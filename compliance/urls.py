@@ -8,4 +8,9 @@ urlpatterns = [
         api.SessionExportView.as_view(),
         name="session-export",
     ),
+    path(
+        "api/v1/sessions/<str:session_id>/findings",
+        api.SessionFindingsView.as_view(),
+        name="session-findings",
+    ),
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -11,9 +11,16 @@ from django.db.models import Case, F, OuterRef, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 
 from .errors import session_not_found
-from .models import Event, Project, Session, Verification
+from .models import (
+    ENVELOPE_COLUMNS,
+    Event,
+    Project,
+    Session,
+    Verification,
+    envelopes_from_rows,
+)
 
-_STREAM_CHUNK = 1000
+_STREAM_CHUNK = 2000
 
 
 def session_uuid(session_id: uuid.UUID | str) -> uuid.UUID:
@@ -88,11 +95,19 @@ def sessions_for_project(
     evidence_class: str | None = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
+    session_ids: Sequence[uuid.UUID] | None = None,
+    newest_first: bool = True,
 ) -> QuerySet[Session]:
-    """Sessions newest first, filtered by whatever is given (``project=None``: all projects),
-    annotated with their latest verification. ``evidence_class`` filters on the class a
-    reader is shown (``current_evidence_class``), not on the one frozen at seal time."""
-    sessions = sessions_with_latest_verification(Session.objects.all())
+    """The sessions matching every filter given (``project=None``: all projects), with their
+    project, annotated with their latest verification: the one filter of session lists, the
+    API's and ``manage.py export_sessions``'.
+
+    ``evidence_class`` filters on the class a reader is shown (``current_evidence_class``),
+    not on the one frozen at seal time: a session whose chain fails a later verification is
+    listed as FAILED. ``created_after`` is inclusive, ``created_before`` exclusive. Newest
+    first, or oldest first (a stable order for bulk runs).
+    """
+    sessions = sessions_with_latest_verification(Session.objects.select_related("project"))
     if project is not None:
         sessions = sessions.filter(project=project)
     if agent_id is not None:
@@ -105,25 +120,46 @@ def sessions_for_project(
         sessions = sessions.filter(created_at__gte=created_after)
     if created_before is not None:
         sessions = sessions.filter(created_at__lt=created_before)
-    return sessions.order_by("-created_at", "-pk")
+    if session_ids is not None:
+        sessions = sessions.filter(pk__in=list(session_ids))
+    if newest_first:
+        return sessions.order_by("-created_at", "-pk")
+    return sessions.order_by("created_at", "pk")
 
 
 def _events(session: Session) -> QuerySet[Event]:
     return Event.objects.filter(session=session).order_by("sequence_number")
 
 
-def session_envelopes(*, session: Session) -> Iterator[dict[str, Any]]:
-    """Every stored envelope of the session in sequence order, streamed from the database.
+def session_chain_through(
+    *, session: Session, last_sequence: int | None = None
+) -> Iterator[tuple[dict[str, Any], str | None]]:
+    """(envelope, stored canonical payload text) of each stored event up to ``last_sequence``
+    (every stored event with None), in sequence order, streamed from the database.
 
-    One query; rows are fetched in chunks, so a long session is never held in memory at once.
+    One query; rows are fetched in chunks, so a long session is never held in memory at
+    once. Bounding the read by the head seen when an export began keeps one export to one
+    chain, even while a producer is still appending to an unsealed session.
     """
-    for event in _events(session).iterator(chunk_size=_STREAM_CHUNK):
-        yield event.envelope()
+    events = _events(session)
+    if last_sequence is not None:
+        events = events.filter(sequence_number__lte=last_sequence)
+    rows = events.values_list(*ENVELOPE_COLUMNS).iterator(chunk_size=_STREAM_CHUNK)
+    return envelopes_from_rows(rows, session_id=str(session.pk))
+
+
+def session_envelopes(
+    *, session: Session, last_sequence: int | None = None
+) -> Iterator[dict[str, Any]]:
+    """The stored envelopes of ``session_chain_through``, without the payload texts."""
+    for envelope, _ in session_chain_through(session=session, last_sequence=last_sequence):
+        yield envelope
 
 
 def session_envelopes_page(*, session: Session, after: int, limit: int) -> list[dict[str, Any]]:
     """Up to ``limit`` envelopes whose sequence number is greater than ``after``."""
-    return [e.envelope() for e in _events(session).filter(sequence_number__gt=after)[:limit]]
+    rows = _events(session).filter(sequence_number__gt=after).values_list(*ENVELOPE_COLUMNS)
+    return [e for e, _ in envelopes_from_rows(rows[:limit], session_id=str(session.pk))]
 
 
 def session_seal_envelope(*, session: Session) -> dict[str, Any] | None:

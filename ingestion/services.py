@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import agentops_sdk
 from agentops_sdk import chain, seal
@@ -45,6 +45,7 @@ from django.utils.module_loading import import_string
 from . import keys, selectors
 from .errors import IngestionError, session_not_found
 from .models import (
+    ENVELOPE_COLUMNS,
     ApiKey,
     Event,
     EvidenceClass,
@@ -313,47 +314,28 @@ def _event_id_reuse(session_pk: uuid.UUID, accepted: list[_Prepared]) -> Ingesti
 
 
 def events_append(
-    *, session: Session, proposals: list[dict[str, Any]], api_key: ApiKey | None = None
+    *,
+    session: Session | uuid.UUID,
+    proposals: list[dict[str, Any]],
+    project: Project | None = None,
+    api_key: ApiKey | None = None,
 ) -> AppendResult:
     """Append shape-validated proposals to the session, all or nothing.
+
+    ``session`` is the session or its id. With ``project``, only that project's session is
+    found, in the query that locks it: SESSION_NOT_FOUND (404) otherwise, another project's
+    session included. The API appends this way, by the id it was given. A ``Session``
+    instance is brought up to date with the row as stored.
 
     Re-sent events (same sequence number, event id and content as stored, or repeated within
     the batch) count as ``duplicates`` and are not stored again; the next new event must be
     ``head + 1``. The number of SQL queries does not depend on the batch size (SQLite aside,
-    where Django splits the one INSERT into chunks of 999 parameters). ``session`` is brought
-    up to date with the row as stored.
+    where Django splits the one INSERT into chunks of 999 parameters).
     """
-    result, locked = _append(None, session.pk, proposals, api_key)
-    _copy_state(locked, session)
-    return result
-
-
-def project_events_append(
-    *,
-    project: Project,
-    session_id: uuid.UUID,
-    proposals: list[dict[str, Any]],
-    api_key: ApiKey | None = None,
-) -> AppendResult:
-    """``events_append`` for the project's session with this id, found as it is locked.
-
-    Raises SESSION_NOT_FOUND (404) when the project has no such session, another project's
-    included. The API appends this way: one query finds and locks the session.
-    """
-    return _append(project, session_id, proposals, api_key)[0]
-
-
-def _append(
-    project: Project | None,
-    session_pk: uuid.UUID,
-    proposals: list[dict[str, Any]],
-    api_key: ApiKey | None,
-) -> tuple[AppendResult, Session]:
-    """Both appends; with a ``project``, only that project's session is found (see
-    ``_locked_session``). Returns the result and the locked row as stored."""
-    session_id = str(session_pk)
+    session_pk = session.pk if isinstance(session, Session) else session
     limit = settings.AGENTOPS_MAX_PAYLOAD_BYTES
-    prepared = [_prepare(index, p, session_id, limit) for index, p in enumerate(proposals)]
+    session_text = str(session_pk)
+    prepared = [_prepare(index, p, session_text, limit) for index, p in enumerate(proposals)]
     accepted: list[tuple[_Prepared, dict[str, Any]]] = []
     try:
         locked = _append_locked(project, session_pk, prepared, accepted, api_key)
@@ -364,13 +346,14 @@ def _append(
         if reuse is not None:
             raise reuse from None
         raise
-    result = AppendResult(
+    if isinstance(session, Session):
+        _copy_state(locked, session)
+    return AppendResult(
         accepted=len(accepted),
         duplicates=len(prepared) - len(accepted),
         head_sequence=locked.head_sequence,
         head_hash=locked.head_hash,
     )
-    return result, locked
 
 
 def _append_locked(
@@ -388,7 +371,7 @@ def _append_locked(
         head = -1 if locked.head_sequence is None else locked.head_sequence
 
         # Re-sent events, by sequence number. Reuse of a stored event_id by a new sequence
-        # number is left to the unique index (see ``_append``); within the batch it is
+        # number is left to the unique index (see ``events_append``); within the batch it is
         # found here, by ``sequence_of``.
         known = _stored_fingerprints(
             locked, [item.sequence_number for item in prepared if item.sequence_number <= head]
@@ -428,12 +411,10 @@ def _append_locked(
             event_type = item.proposal["event_type"]
             if seq == 0:
                 problem = chain.genesis_problem({"event_type": event_type, "prev_event_hash": None})
-                if problem:
-                    raise _ordering(item, problem)
-            elif event_type == "SESSION_START":
-                raise _ordering(item, "SESSION_START may only be the first event")
-            if ended:
-                raise _ordering(item, "no event may follow SESSION_END")
+            else:
+                problem = chain.ordering_problem(event_type, first=False, ended=ended, sealed=False)
+            if problem:
+                raise _ordering(item, problem)
             ended = event_type == "SESSION_END"
             if event_type == "LOG_DROP":
                 drops += item.proposal["payload"]["dropped_count"]
@@ -487,25 +468,8 @@ def _server_envelope(item: _Prepared, prev_hash: str | None, authority_id: str) 
     )
 
 
-# The columns ``_events_insert`` writes with COPY, in the order of ``_copy_row``.
-_COPY_COLUMNS = (
-    "session_id",
-    "sequence_number",
-    "event_id",
-    "timestamp_wall",
-    "timestamp_monotonic",
-    "event_type",
-    "source_sdk_ver",
-    "schema_ver",
-    "payload_jcs",
-    "payload_hash",
-    "prev_event_hash",
-    "event_hash",
-    "chain_authority",
-    "authority_id",
-    "received_at",
-    "api_key_id",
-)
+# The columns ``_events_insert`` writes with COPY, in the order ``_copy_rows`` writes them.
+_COPY_COLUMNS = ("session_id", *ENVELOPE_COLUMNS, "received_at", "api_key_id")
 
 
 def _events_insert(
@@ -568,8 +532,8 @@ def _copy_rows(
             write(
                 (
                     session_text,
-                    envelope["sequence_number"],
                     envelope["event_id"],
+                    envelope["sequence_number"],
                     envelope["timestamp_wall"],
                     envelope["timestamp_monotonic"],
                     envelope["event_type"],
@@ -623,6 +587,8 @@ def session_seal(*, session: Session, actor: Caller | None = None) -> SealResult
     """
     locked, result = _seal(session_pk=session.pk, actor=actor)
     _copy_state(locked, session)
+    if result is None:  # only a sweep's idle condition yields none
+        raise AssertionError("a seal without an idle condition always has a result")
     return result
 
 
@@ -634,12 +600,14 @@ def _seal(
         locked = _locked_session(session_pk)
         if locked.sealed:
             stored_seal = selectors.session_seal_envelope(session=locked)
+            if stored_seal is None or locked.verification is None:
+                raise AssertionError(f"sealed session {locked.pk} has no stored seal or report")
             return locked, SealResult(stored_seal, locked.verification, created=False)
         if idle_before is not None and (
             locked.last_event_at is None or locked.last_event_at >= idle_before
         ):
             return locked, None  # an event arrived since the sweep looked
-        if locked.head_sequence is None:
+        if locked.head_sequence is None or locked.head_hash is None:
             raise IngestionError(
                 "EMPTY_SESSION", "a session without events cannot be sealed", status=409
             )
@@ -835,7 +803,8 @@ def api_key_create(*, project_name: str, name: str) -> tuple[ApiKey, str]:
     """Create an API key for the project (created if needed); the plaintext is returned once."""
     with transaction.atomic():
         project, _ = Project.objects.get_or_create(name=project_name)
-        return ApiKey.objects.create_key(name=name, project=project)
+        key, plaintext = ApiKey.objects.create_key(name=name, project=project)
+        return cast(ApiKey, key), plaintext
 
 
 def api_key_revoke(*, prefix: str) -> ApiKey:

@@ -88,19 +88,12 @@ def _detailed_problems(event: Any, *, session_id: str) -> list[tuple]:
     """(field, message) pairs for one proposed event, each envelope field on its own."""
     if not isinstance(event, Mapping):
         return [(None, "each event must be a JSON object")]
-    problems: list[tuple] = []
-    names = event.keys()
-    # The usual event has exactly the producer fields: two set comparisons instead of a
-    # lookup per field; the loops below name each problem when there is one.
-    if not names <= _ALLOWED_FIELDS:
-        for name in event:
-            if name not in _ALLOWED_FIELDS:
-                problems.append((name, f"unknown envelope field {name!r}"))
-    if not names >= _REQUIRED_SET:
-        for name in _REQUIRED_FIELDS:
-            if name not in event:
-                problems.append((name, f"{name} is required"))
-    if names.isdisjoint(_IGNORED_FIELDS):
+    missing, unknown = chain.field_name_problems(
+        event, required=_REQUIRED_FIELDS, allowed=_ALLOWED_FIELDS
+    )
+    problems: list[tuple] = [(name, f"unknown envelope field {name!r}") for name in unknown]
+    problems.extend((name, f"{name} is required") for name in missing)
+    if event.keys().isdisjoint(_IGNORED_FIELDS):
         checked = event
     else:
         checked = {k: v for k, v in event.items() if k not in _IGNORED_FIELDS}

@@ -49,6 +49,7 @@ from types import MappingProxyType
 from typing import Any
 
 import phonenumbers
+from agentops_sdk.jsonpath import child_path
 from stdnum import iban as stdnum_iban
 from stdnum import luhn as stdnum_luhn
 from stdnum.us import ssn as stdnum_ssn
@@ -549,16 +550,6 @@ def text_mask(*, scanner: PiiScanner, text: str, key: str | None = None) -> str:
         position = match.end
     parts.append(text[position:])
     return "".join(parts)
-
-
-def child_path(path: str, key: str | int) -> str:
-    """JSONPath-like location of a child (``$.args.email``, ``$.messages[0]``)."""
-    if isinstance(key, int):
-        return f"{path}[{key}]"
-    if key.isidentifier():
-        return f"{path}.{key}"
-    escaped = key.replace("\\", "\\\\").replace("'", "\\'")
-    return f"{path}['{escaped}']"
 
 
 _NUMBER_KEYS = _PHONE_KEYS | _SSN_KEYS

@@ -5,6 +5,10 @@ composes the YAML into nodes first so that each problem names the file, line and
 all problems are reported at once in one ``PolicyError``. A loaded ``Policy`` is immutable
 and carries its ``name`` and the SHA-256 of the file's bytes, so every result says which
 version of which policy produced it.
+
+Each rule is one ``Rule`` object (``RULES``) holding both its check of a stored session
+(``policy_evaluate``) and its check of a batch at ingestion time (``batch_violation``, the
+hook ``policy.services.batch_check``), so a rule is written in one place.
 """
 
 from __future__ import annotations
@@ -375,7 +379,7 @@ def payload_size(payload: Any) -> int | None:
 
 
 # --------------------------------------------------------------------------------------
-# Evaluation of a whole session
+# Results
 # --------------------------------------------------------------------------------------
 
 
@@ -432,151 +436,6 @@ class PolicyReport:
         }
 
 
-def _listed(sequence_numbers: list[int]) -> tuple[int, ...]:
-    return tuple(sequence_numbers[:MAX_LISTED_SEQUENCES])
-
-
-def _count_message(count: int, what: str) -> str:
-    more = f" (first {MAX_LISTED_SEQUENCES} listed)" if count > MAX_LISTED_SEQUENCES else ""
-    return f"{count} {what}{more}"
-
-
-def policy_evaluate(*, policy: Policy, events: Iterable[Mapping[str, Any]]) -> PolicyReport:
-    """Evaluate ``policy`` over a session's events (in sequence order), in one pass.
-
-    The service's own CHAIN_SEAL is not agent data: it is neither scanned nor counted.
-    """
-    auditor = ToolAuditor(scanner=policy.scanner)
-    findings: list[PiiFinding] = []
-    event_count = 0
-    over_count: list[int] = []
-    oversized: list[int] = []
-    forbidden_calls: list[int] = []
-    forbidden_reasons: set[str] = set()
-    hash_only_calls: list[int] = []
-    session_ended = False
-
-    for event in events:
-        if event.get("event_type") == "CHAIN_SEAL":
-            continue
-        event_count += 1
-        sequence_number = event.get("sequence_number")
-        payload = event.get("payload")
-        findings.extend(event_scan(scanner=policy.scanner, event=event))
-        auditor.add(event)
-        if policy.max_events_per_session is not None and (
-            event_count > policy.max_events_per_session
-        ):
-            over_count.append(sequence_number)
-        if policy.max_payload_bytes is not None and payload is not None:
-            size = payload_size(payload)
-            if size is not None and size > policy.max_payload_bytes:
-                oversized.append(sequence_number)
-        event_type = event.get("event_type")
-        if event_type == "SESSION_END":
-            session_ended = True
-        elif event_type == "TOOL_CALL" and isinstance(payload, Mapping):
-            tool_name = str(payload.get("tool_name") or "")
-            refusal = tool_refusal(policy=policy, tool_name=tool_name)
-            if refusal is not None:
-                forbidden_calls.append(sequence_number)
-                forbidden_reasons.add(refusal)
-            if _matches_any(tool_name, policy.tools_requiring_args) and not isinstance(
-                payload.get("args"), Mapping
-            ):
-                hash_only_calls.append(sequence_number)
-
-    audit = auditor.audit()
-    results: list[RuleResult] = []
-    if policy.max_events_per_session is not None:
-        limit = policy.max_events_per_session
-        results.append(
-            RuleResult(
-                "max_events_per_session",
-                not over_count,
-                f"{event_count} events; limit {limit}"
-                + (f", {len(over_count)} beyond it" if over_count else ""),
-                _listed(over_count),
-            )
-        )
-    if policy.max_payload_bytes is not None:
-        results.append(
-            RuleResult(
-                "max_payload_bytes",
-                not oversized,
-                _count_message(
-                    len(oversized), f"payloads over {policy.max_payload_bytes} canonical bytes"
-                ),
-                _listed(oversized),
-            )
-        )
-    if policy.require_session_end:
-        results.append(
-            RuleResult(
-                "require_session_end",
-                session_ended,
-                "SESSION_END present" if session_ended else "the session has no SESSION_END",
-            )
-        )
-    if policy.require_tool_results:
-        unanswered = [
-            call.call_sequence_number for call in audit.calls if call.status == STATUS_NO_RESULT
-        ]
-        results.append(
-            RuleResult(
-                "required_tool_logging.results",
-                not unanswered,
-                _count_message(len(unanswered), "tool calls without a TOOL_RESULT or ERROR"),
-                _listed(unanswered),
-            )
-        )
-    if policy.tools_requiring_args:
-        results.append(
-            RuleResult(
-                "required_tool_logging.args_for",
-                not hash_only_calls,
-                _count_message(len(hash_only_calls), "calls that must log args but did not"),
-                _listed(hash_only_calls),
-            )
-        )
-    if policy.allowed_tools is not None or policy.denied_tools:
-        reasons = "; ".join(sorted(forbidden_reasons))
-        results.append(
-            RuleResult(
-                "tools",
-                not forbidden_calls,
-                _count_message(len(forbidden_calls), "calls to forbidden tools")
-                + (f": {reasons}" if reasons else ""),
-                _listed(forbidden_calls),
-            )
-        )
-    if policy.scanner.kinds or policy.scanner.custom_patterns:
-        with_pii = sorted({f.sequence_number for f in findings if f.sequence_number is not None})
-        results.append(
-            RuleResult(
-                "pii",
-                # Under "flag" personal data is reported (as PII exposure), not a violation;
-                # under "reject" it should never have been stored.
-                not findings or policy.pii_action == "flag",
-                f"{len(findings)} findings in {len(with_pii)} events (action: {policy.pii_action})",
-                _listed(with_pii),
-            )
-        )
-    return PolicyReport(
-        policy_name=policy.name,
-        policy_sha256=policy.text_sha256,
-        event_count=event_count,
-        pii_findings=tuple(findings),
-        tool_audit=audit,
-        rule_results=tuple(results),
-    )
-
-
-# --------------------------------------------------------------------------------------
-# Ingestion-time checks
-# --------------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True, slots=True)
 class BatchViolation:
     """Why a batch of proposed events must be refused, and with which HTTP status."""
@@ -595,6 +454,380 @@ class BatchViolation:
         }
 
 
+def _listed(sequence_numbers: list[int]) -> tuple[int, ...]:
+    return tuple(sequence_numbers[:MAX_LISTED_SEQUENCES])
+
+
+def _count_message(count: int, what: str) -> str:
+    more = f" (first {MAX_LISTED_SEQUENCES} listed)" if count > MAX_LISTED_SEQUENCES else ""
+    return f"{count} {what}{more}"
+
+
+# --------------------------------------------------------------------------------------
+# The rules: each one's check of a whole session and of a batch at ingestion time
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSeen:
+    """What a session evaluation gathered for every rule: the events counted (the seal
+    excepted), the tool audit and the PII findings."""
+
+    event_count: int
+    audit: ToolAudit
+    findings: Sequence[PiiFinding]
+
+
+@dataclass(slots=True)
+class Batch:
+    """A batch of proposed events, as ``batch_violation`` is given it."""
+
+    proposals: list[Mapping[str, Any]]
+    event_count_after: int
+    payload_bytes: Sequence[int] | None = None
+
+
+class Rule:
+    """One rule of a policy, in one place: ``see`` and ``result`` judge a stored session
+    (``policy_evaluate``), ``batch_check`` a batch before it is stored (``batch_violation``).
+
+    A rule object serves one evaluation: ``see`` keeps what the rule needs of each event.
+    ``applies`` says whether the policy sets the rule at all; a rule it does not set is
+    neither reported nor checked.
+    """
+
+    __slots__ = ("policy",)
+    #: How results and refusals name the rule: its key in the policy file.
+    name = ""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+
+    @staticmethod
+    def applies(policy: Policy) -> bool:
+        raise NotImplementedError
+
+    def see(self, event: Mapping[str, Any], count: int) -> None:
+        """Take note of ``event``, the ``count``-th counted event of the session."""
+
+    def result(self, seen: SessionSeen) -> RuleResult:
+        raise NotImplementedError
+
+    def batch_check(self, batch: Batch) -> BatchViolation | None:
+        """Why the batch must be refused under this rule; None for a rule that is checked
+        only on the whole session."""
+        return None
+
+
+class MaxEventsPerSession(Rule):
+    name = "max_events_per_session"
+    __slots__ = ("over",)
+
+    def __init__(self, policy: Policy) -> None:
+        super().__init__(policy)
+        self.over: list[int] = []
+
+    @staticmethod
+    def applies(policy: Policy) -> bool:
+        return policy.max_events_per_session is not None
+
+    def see(self, event: Mapping[str, Any], count: int) -> None:
+        if count > self.policy.max_events_per_session:
+            self.over.append(event.get("sequence_number"))
+
+    def result(self, seen: SessionSeen) -> RuleResult:
+        beyond = f", {len(self.over)} beyond it" if self.over else ""
+        return RuleResult(
+            self.name,
+            not self.over,
+            f"{seen.event_count} events; limit {self.policy.max_events_per_session}{beyond}",
+            _listed(self.over),
+        )
+
+    def batch_check(self, batch: Batch) -> BatchViolation | None:
+        limit = self.policy.max_events_per_session
+        if limit is None or batch.event_count_after <= limit:
+            return None
+        return BatchViolation(
+            self.name,
+            409,
+            f"the session would hold {batch.event_count_after} events; the policy allows {limit}",
+        )
+
+
+class MaxPayloadBytes(Rule):
+    name = "max_payload_bytes"
+    __slots__ = ("oversized",)
+
+    def __init__(self, policy: Policy) -> None:
+        super().__init__(policy)
+        self.oversized: list[int] = []
+
+    @staticmethod
+    def applies(policy: Policy) -> bool:
+        return policy.max_payload_bytes is not None
+
+    def see(self, event: Mapping[str, Any], count: int) -> None:
+        payload = event.get("payload")
+        if payload is not None:
+            size = payload_size(payload)
+            if size is not None and size > self.policy.max_payload_bytes:
+                self.oversized.append(event.get("sequence_number"))
+
+    def result(self, seen: SessionSeen) -> RuleResult:
+        return RuleResult(
+            self.name,
+            not self.oversized,
+            _count_message(
+                len(self.oversized),
+                f"payloads over {self.policy.max_payload_bytes} canonical bytes",
+            ),
+            _listed(self.oversized),
+        )
+
+    def batch_check(self, batch: Batch) -> BatchViolation | None:
+        limit = self.policy.max_payload_bytes
+        sizes = batch.payload_bytes
+        if sizes is None:
+            sizes = [
+                payload_size(p["payload"]) if p.get("payload") is not None else None
+                for p in batch.proposals
+            ]
+        for proposal, size in zip(batch.proposals, sizes, strict=True):
+            if size is not None and size > limit:
+                return BatchViolation(
+                    self.name,
+                    413,
+                    f"payload is {size} canonical bytes; the policy allows {limit}",
+                    proposal.get("sequence_number"),
+                )
+        return None
+
+
+class RequireSessionEnd(Rule):
+    name = "require_session_end"
+    __slots__ = ("ended",)
+
+    def __init__(self, policy: Policy) -> None:
+        super().__init__(policy)
+        self.ended = False
+
+    @staticmethod
+    def applies(policy: Policy) -> bool:
+        return policy.require_session_end
+
+    def see(self, event: Mapping[str, Any], count: int) -> None:
+        if event.get("event_type") == "SESSION_END":
+            self.ended = True
+
+    def result(self, seen: SessionSeen) -> RuleResult:
+        return RuleResult(
+            self.name,
+            self.ended,
+            "SESSION_END present" if self.ended else "the session has no SESSION_END",
+        )
+
+
+class RequiredToolResults(Rule):
+    name = "required_tool_logging.results"
+    __slots__ = ()
+
+    @staticmethod
+    def applies(policy: Policy) -> bool:
+        return policy.require_tool_results
+
+    def result(self, seen: SessionSeen) -> RuleResult:
+        unanswered = [
+            call.call_sequence_number
+            for call in seen.audit.calls
+            if call.status == STATUS_NO_RESULT
+        ]
+        return RuleResult(
+            self.name,
+            not unanswered,
+            _count_message(len(unanswered), "tool calls without a TOOL_RESULT or ERROR"),
+            _listed(unanswered),
+        )
+
+
+def _tool_call(event: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]] | None:
+    """(tool name, payload) of a TOOL_CALL event; None for any other event."""
+    payload = event.get("payload")
+    if event.get("event_type") != "TOOL_CALL" or not isinstance(payload, Mapping):
+        return None
+    return str(payload.get("tool_name") or ""), payload
+
+
+class RequiredToolArgs(Rule):
+    name = "required_tool_logging.args_for"
+    __slots__ = ("hash_only",)
+
+    def __init__(self, policy: Policy) -> None:
+        super().__init__(policy)
+        self.hash_only: list[int] = []
+
+    @staticmethod
+    def applies(policy: Policy) -> bool:
+        return bool(policy.tools_requiring_args)
+
+    def see(self, event: Mapping[str, Any], count: int) -> None:
+        call = _tool_call(event)
+        if call is None:
+            return
+        tool_name, payload = call
+        if _matches_any(tool_name, self.policy.tools_requiring_args) and not isinstance(
+            payload.get("args"), Mapping
+        ):
+            self.hash_only.append(event.get("sequence_number"))
+
+    def result(self, seen: SessionSeen) -> RuleResult:
+        return RuleResult(
+            self.name,
+            not self.hash_only,
+            _count_message(len(self.hash_only), "calls that must log args but did not"),
+            _listed(self.hash_only),
+        )
+
+
+class Tools(Rule):
+    name = "tools"
+    __slots__ = ("forbidden", "reasons")
+
+    def __init__(self, policy: Policy) -> None:
+        super().__init__(policy)
+        self.forbidden: list[int] = []
+        self.reasons: set[str] = set()
+
+    @staticmethod
+    def applies(policy: Policy) -> bool:
+        return policy.allowed_tools is not None or bool(policy.denied_tools)
+
+    def see(self, event: Mapping[str, Any], count: int) -> None:
+        call = _tool_call(event)
+        if call is None:
+            return
+        refusal = tool_refusal(policy=self.policy, tool_name=call[0])
+        if refusal is not None:
+            self.forbidden.append(event.get("sequence_number"))
+            self.reasons.add(refusal)
+
+    def result(self, seen: SessionSeen) -> RuleResult:
+        reasons = "; ".join(sorted(self.reasons))
+        return RuleResult(
+            self.name,
+            not self.forbidden,
+            _count_message(len(self.forbidden), "calls to forbidden tools")
+            + (f": {reasons}" if reasons else ""),
+            _listed(self.forbidden),
+        )
+
+    def batch_check(self, batch: Batch) -> BatchViolation | None:
+        for proposal in batch.proposals:
+            call = _tool_call(proposal)
+            if call is None:
+                continue
+            refusal = tool_refusal(policy=self.policy, tool_name=call[0])
+            if refusal is not None:
+                return BatchViolation(self.name, 409, refusal, proposal.get("sequence_number"))
+        return None
+
+
+class Pii(Rule):
+    """Personal data: reported under action "flag" (as PII exposure, not a violation);
+    under "reject" it should never have been stored, and a batch holding any is refused."""
+
+    name = "pii"
+    __slots__ = ()
+
+    @staticmethod
+    def applies(policy: Policy) -> bool:
+        return bool(policy.scanner.kinds or policy.scanner.custom_patterns)
+
+    def result(self, seen: SessionSeen) -> RuleResult:
+        findings = seen.findings
+        with_pii = sorted({f.sequence_number for f in findings if f.sequence_number is not None})
+        return RuleResult(
+            self.name,
+            not findings or self.policy.pii_action == "flag",
+            f"{len(findings)} findings in {len(with_pii)} events "
+            f"(action: {self.policy.pii_action})",
+            _listed(with_pii),
+        )
+
+    def batch_check(self, batch: Batch) -> BatchViolation | None:
+        if self.policy.pii_action != "reject":
+            return None
+        for proposal in batch.proposals:
+            findings = event_scan(scanner=self.policy.scanner, event=proposal)
+            if findings:
+                first = findings[0]
+                return BatchViolation(
+                    self.name,
+                    409,
+                    f"{first.kind} found at {first.path} ({first.preview}); "
+                    "the policy rejects personal data",
+                    proposal.get("sequence_number"),
+                )
+        return None
+
+
+#: Every rule, in the order results are reported and batches are checked.
+RULES: tuple[type[Rule], ...] = (
+    MaxEventsPerSession,
+    MaxPayloadBytes,
+    RequireSessionEnd,
+    RequiredToolResults,
+    RequiredToolArgs,
+    Tools,
+    Pii,
+)
+
+
+def policy_rules(*, policy: Policy) -> list[Rule]:
+    """A fresh object of each rule ``policy`` sets, in ``RULES`` order."""
+    return [rule(policy) for rule in RULES if rule.applies(policy)]
+
+
+# --------------------------------------------------------------------------------------
+# Evaluation of a whole session
+# --------------------------------------------------------------------------------------
+
+
+def policy_evaluate(*, policy: Policy, events: Iterable[Mapping[str, Any]]) -> PolicyReport:
+    """Evaluate ``policy`` over a session's events (in sequence order), in one pass.
+
+    The service's own CHAIN_SEAL is not agent data: it is neither scanned nor counted. The
+    PII findings and the tool audit are reported whatever the rules; each rule of
+    ``policy_rules`` then sees every event and gives its result.
+    """
+    auditor = ToolAuditor(scanner=policy.scanner)
+    findings: list[PiiFinding] = []
+    rules = policy_rules(policy=policy)
+    event_count = 0
+    for event in events:
+        if event.get("event_type") == "CHAIN_SEAL":
+            continue
+        event_count += 1
+        findings.extend(event_scan(scanner=policy.scanner, event=event))
+        auditor.add(event)
+        for rule in rules:
+            rule.see(event, event_count)
+    seen = SessionSeen(event_count=event_count, audit=auditor.audit(), findings=findings)
+    return PolicyReport(
+        policy_name=policy.name,
+        policy_sha256=policy.text_sha256,
+        event_count=event_count,
+        pii_findings=tuple(findings),
+        tool_audit=seen.audit,
+        rule_results=tuple(rule.result(seen) for rule in rules),
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Ingestion-time checks
+# --------------------------------------------------------------------------------------
+
+
 def batch_violation(
     *,
     policy: Policy,
@@ -604,51 +837,16 @@ def batch_violation(
 ) -> BatchViolation | None:
     """The first ingestion-time rule a batch breaks, or None.
 
-    Checked in order: ``max_events_per_session`` (409), ``max_payload_bytes`` (413, canonical
-    bytes; ``payload_bytes`` gives them when the caller has already serialized the payloads),
-    forbidden tools (409), ``pii`` with action ``reject`` (409). The message shows masked
-    values only.
+    Checked in the order of ``RULES``: ``max_events_per_session`` (409),
+    ``max_payload_bytes`` (413, canonical bytes; ``payload_bytes`` gives them when the caller
+    has already serialized the payloads), forbidden tools (409), ``pii`` with action
+    ``reject`` (409). The message shows masked values only.
     """
-    proposals = list(proposals)
-    limit = policy.max_events_per_session
-    if limit is not None and event_count_after > limit:
-        return BatchViolation(
-            "max_events_per_session",
-            409,
-            f"the session would hold {event_count_after} events; the policy allows {limit}",
-        )
-    if policy.max_payload_bytes is not None:
-        sizes = payload_bytes
-        if sizes is None:
-            sizes = [
-                payload_size(p["payload"]) if p.get("payload") is not None else None
-                for p in proposals
-            ]
-        for proposal, size in zip(proposals, sizes, strict=True):
-            if size is not None and size > policy.max_payload_bytes:
-                return BatchViolation(
-                    "max_payload_bytes",
-                    413,
-                    f"payload is {size} canonical bytes; the policy allows "
-                    f"{policy.max_payload_bytes}",
-                    proposal.get("sequence_number"),
-                )
-    for proposal in proposals:
-        payload = proposal.get("payload")
-        if proposal.get("event_type") == "TOOL_CALL" and isinstance(payload, Mapping):
-            refusal = tool_refusal(policy=policy, tool_name=str(payload.get("tool_name") or ""))
-            if refusal is not None:
-                return BatchViolation("tools", 409, refusal, proposal.get("sequence_number"))
-    if policy.pii_action == "reject":
-        for proposal in proposals:
-            findings = event_scan(scanner=policy.scanner, event=proposal)
-            if findings:
-                first = findings[0]
-                return BatchViolation(
-                    "pii",
-                    409,
-                    f"{first.kind} found at {first.path} ({first.preview}); "
-                    "the policy rejects personal data",
-                    proposal.get("sequence_number"),
-                )
+    batch = Batch(
+        proposals=list(proposals), event_count_after=event_count_after, payload_bytes=payload_bytes
+    )
+    for rule in policy_rules(policy=policy):
+        violation = rule.batch_check(batch)
+        if violation is not None:
+            return violation
     return None

@@ -24,8 +24,15 @@ from ingestion.errors import IngestionError
 from ingestion.models import Project, Session
 from ingestion.selectors import session_envelopes
 from policy.models import Findings
-from policy.pii import region_configured
-from policy.rules import DEFAULT_POLICY_FILE, Policy, batch_violation, policy_evaluate, policy_load
+from policy.pii import PiiScanner, region_configured, scanner_build
+from policy.rules import (
+    DEFAULT_POLICY_FILE,
+    Policy,
+    PolicyError,
+    batch_violation,
+    policy_evaluate,
+    policy_load,
+)
 
 
 def policy_path_for_project(*, project_name: str) -> Path:
@@ -52,6 +59,19 @@ def policy_for_project(*, project: Project) -> Policy:
     except OSError:
         return policy_load(path=path)  # raises a PolicyError naming the file
     return _policy_cached(str(path), stat.st_mtime_ns, stat.st_size, region_configured())
+
+
+def scanner_for_project(*, project: Project | None) -> PiiScanner:
+    """The PII scanner of ``project``'s policy: the one that found the stored findings, so
+    what is masked matches what was found. The built-in scanner when there is no project,
+    or when its policy file is unusable (a reader must never see data unmasked because a
+    policy file broke)."""
+    if project is None:
+        return scanner_build()
+    try:
+        return policy_for_project(project=project).scanner
+    except PolicyError:
+        return scanner_build()
 
 
 def session_findings_evaluate(*, session: Session) -> Findings:

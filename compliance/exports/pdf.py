@@ -16,7 +16,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from agentops_sdk import chain, seal
+from agentops_sdk import chain, seal, wording
 from django.conf import settings
 from django.template.loader import render_to_string
 
@@ -59,16 +59,6 @@ _EVENT_TYPE_ORDER = [
     "CHAIN_SEAL",
 ]
 
-_REASONS = {
-    "UNSEALED_SESSION": "the ingestion service has not sealed the session, so nothing vouches "
-    "that the recording is complete",
-    "SIGNATURE_NOT_CHECKED": "the seal's signature could not be checked: no key was available",
-    "KEY_NOT_TRUSTED": "the seal's signature is valid only under a key that is not trusted",
-    "MISSING_SESSION_END": "the session has no recorded end (SESSION_END), so the recording "
-    "may have stopped early",
-    "LOG_DROP_PRESENT": "the recorder reported lost events (LOG_DROP)",
-}
-
 
 def blocks(lines: Iterable[str], size: int = BLOCK_LINES) -> list[str]:
     """Lines joined into blocks of ``size``, each one ``<pre>`` of the template."""
@@ -106,30 +96,19 @@ def _stamp(context: ExportContext) -> dict[str, str]:
         return {
             "tone": "bad",
             "title": "VERIFICATION FAILED",
-            "text": f"The stored chain does not verify: {count} problem"
-            f"{'s' if count != 1 else ''} found. The session has been altered, is incomplete, "
-            "or breaks the event-log specification. It must not be relied on as evidence.",
+            "text": wording.sentence(wording.failed_summary(count)),
         }
     evidence = report.get("evidence_class")
+    meaning = wording.evidence_meaning(evidence)
     if evidence == "AUTHORITATIVE_EVIDENCE":
-        return {
-            "tone": "ok",
-            "title": "VERIFIED",
-            "text": "Every event is intact, the chain is complete, and it is sealed with the "
-            "ingestion service's trusted key.",
-        }
+        return {"tone": "ok", "title": "VERIFIED", "text": wording.sentence(meaning)}
     if evidence == "NON_AUTHORITATIVE_EVIDENCE":
-        return {
-            "tone": "warn",
-            "title": "NOT AUTHORITATIVE",
-            "text": "The events are intact and consistently chained, but the recording agent "
-            "computed the hashes itself: this shows consistency, not authenticity.",
-        }
-    reasons = "; ".join(_REASONS.get(r, r) for r in report.get("partial_reasons") or [])
+        return {"tone": "warn", "title": "NOT AUTHORITATIVE", "text": wording.sentence(meaning)}
+    reasons = "; ".join(wording.partial_reasons(report))
     return {
         "tone": "warn",
         "title": "PARTIAL EVIDENCE",
-        "text": f"Every event is intact and the chain is unbroken, but: {reasons}.",
+        "text": wording.sentence(f"{meaning}: {reasons}"),
     }
 
 

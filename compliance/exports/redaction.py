@@ -27,9 +27,11 @@ from typing import Any
 
 from agentops_sdk import chain
 
+from policy.masking import payload_masked
 from policy.pii import PiiScanner, payload_scan
+from policy.services import scanner_for_project
 
-from .. import console, selectors
+from .. import selectors
 
 #: Top-level member of a masked compliance export (also its label in the ledger and PDF).
 MARKER = "redaction"
@@ -108,7 +110,9 @@ def redaction_for(*, session: Any) -> Redaction:
             sequence = finding.get("sequence_number")
             if isinstance(sequence, int):
                 flagged.add(sequence)
-    return Redaction(scanner=console.scanner_for(session), flagged=frozenset(flagged))
+    return Redaction(
+        scanner=scanner_for_project(project=session.project), flagged=frozenset(flagged)
+    )
 
 
 def session_masked(*, redaction: Redaction, agent_id: str, metadata: Any) -> tuple[str, Any, bool]:
@@ -118,7 +122,7 @@ def session_masked(*, redaction: Redaction, agent_id: str, metadata: Any) -> tup
     found = [(f.path, f.preview) for f in payload_scan(scanner=redaction.scanner, payload=shown)]
     if not found:
         return agent_id, metadata, False
-    masked, _ = console.payload_masked(shown, findings=found, scanner=redaction.scanner)
+    masked, _ = payload_masked(shown, findings=found, scanner=redaction.scanner)
     if not isinstance(masked, Mapping):
         return "(hidden: personal data)", None, True
     return str(masked.get("agent_id")), masked.get("metadata"), True

@@ -8,6 +8,9 @@ from typing import Any
 
 from django.db import connection
 
+from compliance import services as compliance_services
+from compliance.exports.context import Actor
+from compliance.models import ExportRecord
 from ingestion import services
 from ingestion.models import Project, Session
 from ingestion.tests.factories import proposal_build, session_create
@@ -102,3 +105,13 @@ def event_tamper(session: Session, sequence_number: int, **columns: Any) -> None
             " WHERE session_id = %s AND sequence_number = %s",
             [*columns.values(), session_id, sequence_number],
         )
+
+
+ACTOR = Actor.for_command("export test", operator="tester")
+
+
+def export_bytes(session: Session, fmt: str) -> tuple[bytes, ExportRecord]:
+    """One export of ``session`` in ``fmt``, recorded in the ledger under ``ACTOR``."""
+    rendered = compliance_services.export_render(session=session, fmt=fmt, actor=ACTOR)
+    with rendered.file:
+        return rendered.file.read(), rendered.record

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import json
 
 import pytest
 import rfc8785
+from agentops_sdk import reading
 from django.test import Client
 
 from compliance.models import ExportRecord
@@ -67,7 +67,7 @@ def test_json_is_the_default_format_and_canonical(client, session):
     response = export(client, session.pk, None)
     data = body(response)
     assert response["Content-Type"] == "application/json"
-    assert rfc8785.dumps(json.loads(data)) == data
+    assert rfc8785.dumps(reading.loads(data)) == data
     assert response["X-AgentOps-Verification"] == "PASS"
     assert response["X-AgentOps-Evidence-Class"] == "AUTHORITATIVE_EVIDENCE"
     assert response["X-AgentOps-Sealed"] == "true"
@@ -142,3 +142,14 @@ def test_export_requires_an_api_key(session):
     response = export(Client(), session.pk, "json")
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "UNAUTHENTICATED"
+
+
+def test_an_empty_format_is_a_validation_error_naming_the_formats(client, session):
+    response = client.get(f"/api/v1/sessions/{session.pk}/export?format=")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "VALIDATION_ERROR"
+    [problem] = error["details"]["errors"]
+    assert problem["field"] == "format"
+    assert all(name in problem["message"] for name in ("json", "jsonl", "pdf"))
+    assert not ExportRecord.objects.exists()

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from agentops_sdk import reading
 from django.contrib.messages import get_messages
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -33,7 +34,7 @@ def export_bytes(session: Session, fmt: str) -> bytes:
 
 
 def test_its_json_export_says_no_events_and_not_altered():
-    document = json.loads(export_bytes(session_create(), "json"))
+    document = reading.loads(export_bytes(session_create(), "json"))
     assert document["notices"][0] == NO_EVENTS
     assert document["notices"][1].startswith("UNSEALED")  # true: events may still come
     assert FAILED_NOTICE not in document["notices"]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import rfc8785
-from agentops_sdk import seal
+from agentops_sdk import reading, seal
 from agentops_sdk.verify import export_document_sha256, export_signature_build
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.test import Client
@@ -56,7 +56,7 @@ def verify(data: bytes, tmp_path: Path, *args: str) -> tuple[int, dict[str, Any]
 
 
 def rewritten(data: bytes, change) -> bytes:
-    document = json.loads(data)
+    document = reading.loads(data)
     change(document)
     return rfc8785.dumps(document)
 

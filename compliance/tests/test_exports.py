@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import rfc8785
-from agentops_sdk import seal
+from agentops_sdk import reading, seal
 
-from compliance import selectors, services
-from compliance.exports.context import Actor
-from compliance.models import ExportRecord
 from compliance.statements import DISCLAIMER
 from ingestion import keys
 from ingestion import selectors as ingestion_selectors
@@ -24,21 +19,11 @@ from ingestion.tests.factories import session_create
 from policy.models import Findings
 from policy.services import session_findings_evaluate
 
-from .factories import event_tamper, session_recorded, session_sealed
+from .factories import event_tamper, export_bytes, session_recorded, session_sealed
 
 pytestmark = pytest.mark.django_db
 
-ACTOR = Actor.for_command("export test", operator="tester")
 VERIFY = Path(sys.executable).with_name("agentops-verify")
-needs_pdftotext = pytest.mark.skipif(
-    shutil.which("pdftotext") is None, reason="pdftotext (poppler-utils) is not installed"
-)
-
-
-def export_bytes(session, fmt: str) -> tuple[bytes, ExportRecord]:
-    rendered = services.export_render(session=session, fmt=fmt, actor=ACTOR)
-    with rendered.file:
-        return rendered.file.read(), rendered.record
 
 
 def service_key() -> str:
@@ -57,21 +42,12 @@ def tamper_one_byte(data: bytes) -> bytes:
     return data[:at] + b"s" + data[at + 1 :]
 
 
-def pdf_text(data: bytes, tmp_path: Path) -> str:
-    path = tmp_path / "report.pdf"
-    path.write_bytes(data)
-    text = subprocess.run(
-        ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True
-    ).stdout
-    return " ".join(text.split())
-
-
 # --- compliance JSON ------------------------------------------------------------------------
 
 
 def test_compliance_json_is_rfc8785_canonical():
     data, _ = export_bytes(session_sealed(extra=5), "json")
-    assert rfc8785.dumps(json.loads(data)) == data
+    assert rfc8785.dumps(reading.loads(data)) == data
 
 
 def test_compliance_json_of_a_payload_stored_non_canonical_is_still_canonical():
@@ -85,14 +61,14 @@ def test_compliance_json_of_a_payload_stored_non_canonical_is_still_canonical():
         payload_hash=hashlib.sha256(spaced.encode()).hexdigest(),
     )
     data, record = export_bytes(session, "json")
-    assert rfc8785.dumps(json.loads(data)) == data
+    assert rfc8785.dumps(reading.loads(data)) == data
     assert record.verification_status == "FAIL"
 
 
 def test_compliance_json_holds_the_session_its_verification_and_custody():
     session = session_sealed()
     data, record = export_bytes(session, "json")
-    document = json.loads(data)
+    document = reading.loads(data)
     assert document["export_format"] == "agentops-compliance-export"
     assert document["export_version"] == "1.1"
     assert document["exported_at"].endswith("Z")
@@ -120,7 +96,7 @@ def test_compliance_json_findings_are_the_stored_findings(stored):
     if stored:  # as the seal hook leaves them; the export reads the long lists lazily
         session_findings_evaluate(session=session)
     data, record = export_bytes(session, "json")
-    section = json.loads(data)["findings"]
+    section = reading.loads(data)["findings"]
     findings = Findings.objects.get(session=session)
     assert section == {"available": True, "event_count": findings.event_count, **findings.as_dict()}
     assert section["policy"]["name"] == "default"
@@ -133,7 +109,7 @@ def test_compliance_json_findings_are_the_stored_findings(stored):
 def test_unsealed_session_says_so_in_compliance_json():
     session = session_recorded(end=False)
     data, record = export_bytes(session, "json")
-    document = json.loads(data)
+    document = reading.loads(data)
     assert document["session"]["sealed"] is False
     assert document["chain_of_custody"]["sealed"] is False
     assert any(notice.startswith("UNSEALED") for notice in document["notices"])
@@ -146,7 +122,7 @@ def test_failed_verification_is_exported_and_says_so():
     session = session_sealed()
     event_tamper(session, 2, timestamp_wall="2026-01-25T11:00:00.000000Z")
     data, record = export_bytes(session, "json")
-    document = json.loads(data)
+    document = reading.loads(data)
     assert document["verification"]["status"] == "FAIL"
     assert document["evidence_class"] is None
     assert document["notices"][0].startswith("VERIFICATION FAILED")
@@ -156,7 +132,7 @@ def test_failed_verification_is_exported_and_says_so():
 def test_a_session_without_events_is_exported_as_an_empty_failing_log():
     session = session_create()
     data, record = export_bytes(session, "json")
-    document = json.loads(data)
+    document = reading.loads(data)
     assert document["events"] == []
     assert document["verification"]["violations"][0]["type"] == "EMPTY_LOG"
     assert (record.verification_status, record.last_sequence_number) == ("FAIL", None)
@@ -201,12 +177,10 @@ def test_agentops_verify_trusts_the_embedded_key_only_by_its_published_key_id(tm
 def test_jsonl_is_the_stored_chain_one_event_per_line_seal_last():
     session = session_sealed()
     data, _ = export_bytes(session, "jsonl")
-    lines = data.decode().splitlines()
     assert data.endswith(b"\n")
-    assert [json.loads(line) for line in lines] == list(
-        ingestion_selectors.session_envelopes(session=session)
-    )
-    assert json.loads(lines[-1])["event_type"] == "CHAIN_SEAL"
+    events = list(reading.iter_lines(data.splitlines(keepends=True)))
+    assert events == list(ingestion_selectors.session_envelopes(session=session))
+    assert events[-1]["event_type"] == "CHAIN_SEAL"
 
 
 def test_unsealed_jsonl_has_no_seal_and_names_itself_unsealed(tmp_path):
@@ -217,77 +191,6 @@ def test_unsealed_jsonl_has_no_seal_and_names_itself_unsealed(tmp_path):
     path.write_bytes(data)
     report = json.loads(agentops_verify(path, "--format", "json").stdout)
     assert report["partial_reasons"][0] == "UNSEALED_SESSION"
-
-
-# --- PDF ----------------------------------------------------------------------------------
-
-
-@needs_pdftotext
-def test_pdf_carries_evidence_class_session_digest_and_disclaimer(tmp_path):
-    session = session_sealed()
-    data, record = export_bytes(session, "pdf")
-    assert data.startswith(b"%PDF-")
-    text = pdf_text(data, tmp_path)
-    compact = "".join(text.split())
-    seal_payload = ingestion_selectors.session_seal_envelope(session=session)["payload"]
-    assert "AUTHORITATIVE_EVIDENCE" in text
-    assert "VERIFIED" in text
-    assert str(session.pk) in text
-    assert seal_payload["session_digest"] in compact
-    assert seal_payload["signature"]["key_id"] in compact
-    assert " ".join(DISCLAIMER.split()) in text
-    assert "Page 1 of" in text
-    assert record.json_export.sha256 in compact
-
-
-@needs_pdftotext
-def test_pdf_of_an_unsealed_session_carries_a_banner(tmp_path):
-    data, _ = export_bytes(session_recorded(end=False), "pdf")
-    text = pdf_text(data, tmp_path)
-    assert "UNSEALED SESSION" in text
-    assert "VERIFIED " not in text.replace("NOT VERIFIED", "")
-
-
-@needs_pdftotext
-def test_pdf_of_a_failed_verification_says_so_as_loudly(tmp_path):
-    session = session_sealed()
-    event_tamper(session, 3, event_type="ERROR")
-    data, record = export_bytes(session, "pdf")
-    text = pdf_text(data, tmp_path)
-    assert "VERIFICATION FAILED" in text
-    assert "EVENT_HASH_MISMATCH" in text
-    assert record.verification_status == "FAIL"
-
-
-def test_pdf_cites_a_compliance_json_export_recorded_with_it():
-    session = session_sealed()
-    _, record = export_bytes(session, "pdf")
-    cited = record.json_export
-    assert cited.format == "json"
-    assert cited.exported_at == record.exported_at
-    # Handed out inside the PDF, as a file attachment (test_export_pairs reads it back).
-    assert cited.delivered is True and cited.attached_to_pdf is True
-    assert record.delivered is True
-    assert ExportRecord.objects.filter(session=session).count() == 2
-
-
-def test_a_pdf_needs_the_json_written_from_the_same_context():
-    session = session_sealed()
-    with (
-        services.export_context(session=session, timeline=True) as context,
-        pytest.raises(ValueError, match="cites the compliance JSON"),
-    ):
-        services.export_write(context=context, fmt="pdf", target=io.BytesIO(), actor=ACTOR)
-
-
-# --- the selector the exports read through ------------------------------------------------
-
-
-def test_envelopes_read_for_exports_are_the_stored_envelopes():
-    session = session_sealed()
-    assert list(selectors.session_envelopes_through(session=session, last_sequence=None)) == list(
-        ingestion_selectors.session_envelopes(session=session)
-    )
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agentops_sdk import reading
 from agentops_sdk.verify import verify_file
 from django.contrib.auth.models import Group, Permission
 from django.contrib.messages import get_messages
@@ -105,7 +106,7 @@ def test_the_masked_json_hides_personal_data_says_so_and_still_verifies(reviewer
     session = session_with_personal_data()
     data, record = download(reviewer_client, session, "json")
     assert_no_personal_data(data)
-    document = json.loads(data)
+    document = reading.loads(data)
     assert document["redaction"]["redacted"] is True
     assert document["redaction"]["withheld_payloads"] == WITHHELD
     assert document["notices"][0].startswith("REDACTED COPY")
@@ -140,7 +141,7 @@ def test_the_masked_pdf_shows_no_personal_data_nor_does_its_attachment(reviewer_
     assert "REDACTED COPY" in text
     ((_, attached),) = pdf_attachments(pdf, tmp_path / "files").items()
     assert_no_personal_data(attached)
-    assert json.loads(attached)["redaction"]["withheld_payloads"] == WITHHELD
+    assert reading.loads(attached)["redaction"]["withheld_payloads"] == WITHHELD
     assert record.redacted is True and record.json_export.redacted is True
 
 
@@ -171,7 +172,7 @@ def test_a_user_with_the_permission_gets_the_full_export(raw_client, tmp_path):
     session = session_with_personal_data()
     data, record = download(raw_client, session, "json")
     assert EMAIL.encode() in data and PHONE.encode() in data
-    document = json.loads(data)
+    document = reading.loads(data)
     assert "redaction" not in document
     assert record.redacted is False
     assert verified(data, tmp_path, "json")["redacted_events"] == []

@@ -1,54 +1,36 @@
 """Request body parsing for the ingestion API.
 
-Stricter than DRF's default JSON parser where evidence needs it (duplicate object keys are
-refused, the body size is capped before it is read) and more lenient where the error must be
-more precise: NaN and Infinity parse here so that the canonical-value check can answer 422
-``NON_CANONICAL_VALUE`` naming the exact JSON path, instead of a generic parse error.
+Bodies are read by ``agentops_sdk.reading``, as ``agentops-verify`` reads files: strict UTF-8
+without a byte order mark, duplicate object keys refused, the body size capped before it is
+read. Requests that append events are more lenient in one respect, where the error must be more
+precise: NaN and Infinity parse there so that the canonical-value check can answer 422
+``NON_CANONICAL_VALUE`` naming the exact JSON path. Evidence given to ``/verify`` is read
+exactly as the verifier reads it.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from agentops_sdk import fastjson
+from agentops_sdk import reading
 from django.conf import settings
-from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser
 
 from ..errors import IngestionError
 
 
-class DuplicateKeyError(ValueError):
-    pass
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise DuplicateKeyError(f"duplicate key {key!r} in a JSON object")
-            seen.add(key)
-    return result
-
-
-def json_loads_strict(data: bytes | str) -> Any:
-    """Parse JSON refusing duplicate keys; NaN/Infinity are left for the canonical check.
-
-    Compact JSON, as the SDK sends it, is read by ``fastjson.loads_exact``, which proves the
-    text held no duplicate key and gives exactly what ``json.loads`` would; any other text is
-    read by ``json.loads`` with the duplicate-key hook, with the same result and messages as
-    before. Bytes must be UTF-8 without a BOM: ``json.loads`` would otherwise guess UTF-16/32,
-    skip a BOM and let encoded surrogates through, so one event could be read in several ways.
-    """
-    value = fastjson.loads_exact(data)
-    if value is not fastjson.UNPROVEN:
-        return value
-    if isinstance(data, bytes | bytearray):
-        data = bytes(data).decode("utf-8")
-    return json.loads(data, object_pairs_hook=_no_duplicates)
+def reading_error(exc: reading.LogFormatError) -> IngestionError:
+    """The API's answer to evidence or a body the reader refuses: MALFORMED_JSON for text that
+    is not JSON as the reader reads it, PAYLOAD_TOO_LARGE for a line over the limit,
+    VALIDATION_ERROR for JSON that is neither an event log nor a compliance export."""
+    details: dict[str, Any] = {"reason": exc.reason}
+    if exc.line is not None:
+        details["line"] = exc.line
+    if exc.reason == reading.TOO_LARGE:
+        return IngestionError("PAYLOAD_TOO_LARGE", str(exc), status=413, details=details)
+    if exc.reason in reading.SYNTAX_REASONS:
+        return IngestionError("MALFORMED_JSON", str(exc), status=400, details=details)
+    return IngestionError("VALIDATION_ERROR", str(exc), status=400, details=details)
 
 
 def body_read(stream, *, content_length: int | None) -> bytes:
@@ -83,26 +65,24 @@ def _content_length(parser_context) -> int | None:
 
 class StrictJSONParser(BaseParser):
     media_type = "application/json"
+    #: NaN and the infinities read as floats, for the canonical-value check to name.
+    allow_non_finite = True
 
     def parse(self, stream, media_type=None, parser_context=None):
         data = body_read(stream, content_length=_content_length(parser_context))
-        if not data.strip():
-            raise ParseError("the request body is empty; a JSON document is required")
         try:
-            return json_loads_strict(data)
-        except DuplicateKeyError as exc:
-            raise ParseError(str(exc)) from None
-        except UnicodeDecodeError:
-            raise ParseError("the request body is not valid UTF-8") from None
-        except json.JSONDecodeError as exc:
-            raise ParseError(
-                f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-            ) from None
-        except RecursionError:
-            raise ParseError("malformed JSON: nested too deeply") from None
-        except ValueError:
-            # What is left is int() refusing a literal beyond Python's digit limit (4300).
-            raise ParseError("malformed JSON: a number has too many digits") from None
+            return reading.loads(
+                data, allow_non_finite=self.allow_non_finite, where="the request body"
+            )
+        except reading.LogFormatError as exc:
+            raise reading_error(exc) from None
+
+
+class EvidenceJSONParser(StrictJSONParser):
+    """A compliance export (or a request naming a stored session), read as the verifier
+    reads a file: NaN and the infinities are not JSON."""
+
+    allow_non_finite = False
 
 
 class RawBodyParser(BaseParser):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -71,6 +73,48 @@ class StrictSerializer(serializers.Serializer):
         if unknown:
             raise serializers.ValidationError({name: "unknown field" for name in sorted(unknown)})
         return attrs
+
+
+class QuerySerializer(serializers.Serializer):
+    """Query parameters; an empty one (``?limit=``) is refused rather than read as absent,
+    naming the values allowed when there is a list of them."""
+
+    @classmethod
+    def from_request(cls, request) -> dict[str, Any]:
+        """The request's query parameters, validated (VALIDATION_ERROR otherwise)."""
+        query = cls(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return query.validated_data
+
+    def to_internal_value(self, data):
+        empty = sorted(name for name in self.fields if name in data and data.get(name) == "")
+        if empty:
+            raise serializers.ValidationError({name: self._empty_message(name) for name in empty})
+        return super().to_internal_value(data)
+
+    def _empty_message(self, name: str) -> str:
+        choices = getattr(self.fields[name], "choices", None)
+        if not choices:
+            return "must not be empty"
+        return f"must not be empty: one of {', '.join(map(str, choices))}"
+
+
+class SessionListQuery(QuerySerializer):
+    agent_id = serializers.CharField(required=False, max_length=200)
+    sealed = serializers.BooleanField(required=False, allow_null=True, default=None)
+    evidence_class = serializers.ChoiceField(required=False, choices=EvidenceClass.values)
+    created_after = serializers.DateTimeField(required=False)
+    created_before = serializers.DateTimeField(required=False)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=50)
+    offset = serializers.IntegerField(required=False, min_value=0, max_value=10**9, default=0)
+
+
+class EventListQuery(QuerySerializer):
+    """A page of a session's events, or of what was found in them: ``after`` the last
+    sequence number seen, ``limit`` events."""
+
+    after = serializers.IntegerField(required=False, min_value=-1, max_value=2**53 - 1, default=-1)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=100)
 
 
 class SessionCreateSerializer(StrictSerializer):
@@ -142,6 +186,9 @@ class SessionSerializer(serializers.ModelSerializer):
         help_text="the class computed when the session was sealed; it never changes",
     )
     latest_verification = serializers.SerializerMethodField()
+    findings_url = serializers.SerializerMethodField(
+        help_text="the session's findings: PII found, tool audit, policy rule results"
+    )
 
     class Meta:
         model = Session
@@ -161,6 +208,7 @@ class SessionSerializer(serializers.ModelSerializer):
             "evidence_class",
             "evidence_class_at_seal",
             "latest_verification",
+            "findings_url",
         ]
 
     def to_representation(self, instance):
@@ -187,6 +235,12 @@ class SessionSerializer(serializers.ModelSerializer):
                 for name in selectors.LATEST_VERIFICATION_FIELDS
             }
         ).data
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_findings_url(self, session) -> str:
+        path = reverse("session-findings", args=[session.pk])
+        request = self.context.get("request")
+        return path if request is None else request.build_absolute_uri(path)
 
 
 class SessionPageSerializer(serializers.Serializer):
@@ -284,6 +338,7 @@ class KeysSerializer(serializers.Serializer):
 class HealthSerializer(serializers.Serializer):
     status = serializers.CharField()
     database = serializers.CharField()
+    version = serializers.CharField(help_text="the service's release")
 
 
 class ErrorBodySerializer(serializers.Serializer):

@@ -6,21 +6,23 @@ is answered exactly like a session that does not exist.
 
 from __future__ import annotations
 
+from agentops_sdk.verify import LogFormatError, session_from_bytes
 from django.db import connection
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from agentops import __version__
+
 from .. import keys, selectors, services
-from ..errors import IngestionError
 from ..models import Session, VerificationTrigger
 from ..validation import proposals_validate
 from . import serializers as s
 from .exceptions import ERROR_CODES, error_body
-from .parsers import RawBodyParser, StrictJSONParser, json_loads_strict
+from .parsers import EvidenceJSONParser, RawBodyParser, StrictJSONParser, reading_error
 
 
 def errors(*codes: str, public: bool = False) -> dict[int, OpenApiResponse]:
@@ -49,43 +51,8 @@ def _session_for(request, session_id: str) -> Session:
     return selectors.session_get(project=request.auth.project, session_id=session_id)
 
 
-def _query(serializer_class, request) -> dict:
-    query = serializer_class(data=request.query_params)
-    query.is_valid(raise_exception=True)
-    return query.validated_data
-
-
-class QuerySerializer(serializers.Serializer):
-    """Query parameters; an empty one (``?limit=``) is refused rather than read as absent."""
-
-    def to_internal_value(self, data):
-        empty = sorted(name for name in self.fields if name in data and data.get(name) == "")
-        if empty:
-            raise serializers.ValidationError({name: "must not be empty" for name in empty})
-        return super().to_internal_value(data)
-
-
-class SessionListQuery(QuerySerializer):
-    agent_id = serializers.CharField(required=False, max_length=200)
-    sealed = serializers.BooleanField(required=False, allow_null=True, default=None)
-    evidence_class = serializers.ChoiceField(
-        required=False,
-        choices=[
-            "AUTHORITATIVE_EVIDENCE",
-            "PARTIAL_AUTHORITATIVE_EVIDENCE",
-            "NON_AUTHORITATIVE_EVIDENCE",
-            "FAILED",
-        ],
-    )
-    created_after = serializers.DateTimeField(required=False)
-    created_before = serializers.DateTimeField(required=False)
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=50)
-    offset = serializers.IntegerField(required=False, min_value=0, max_value=10**9, default=0)
-
-
-class EventListQuery(QuerySerializer):
-    after = serializers.IntegerField(required=False, min_value=-1, max_value=2**53 - 1, default=-1)
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=100)
+def _context(request) -> dict:
+    return {"request": request}
 
 
 class SessionsView(APIView):
@@ -93,12 +60,12 @@ class SessionsView(APIView):
 
     @extend_schema(
         operation_id="sessions_list",
-        parameters=[SessionListQuery],
+        parameters=[s.SessionListQuery],
         responses={200: s.SessionPageSerializer, **errors("VALIDATION_ERROR")},
         summary="List the project's sessions, newest first",
     )
     def get(self, request):
-        query = _query(SessionListQuery, request)
+        query = s.SessionListQuery.from_request(request)
         sessions = selectors.sessions_for_project(
             project=request.auth.project,
             agent_id=query.get("agent_id"),
@@ -109,13 +76,13 @@ class SessionsView(APIView):
         )
         total = sessions.count()
         offset, limit = query["offset"], query["limit"]
-        page = list(sessions.select_related("project")[offset : offset + limit])
+        page = list(sessions[offset : offset + limit])
         next_offset = offset + limit if offset + limit < total else None
         return Response(
             {
                 "count": total,
                 "next_offset": next_offset,
-                "results": s.SessionSerializer(page, many=True).data,
+                "results": s.SessionSerializer(page, many=True, context=_context(request)).data,
             }
         )
 
@@ -145,7 +112,7 @@ class SessionsView(APIView):
             session_id=body.validated_data.get("session_id"),
         )
         return Response(
-            s.SessionSerializer(session).data,
+            s.SessionSerializer(session, context=_context(request)).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
@@ -160,7 +127,7 @@ class SessionDetailView(APIView):
         session = selectors.session_get(
             project=request.auth.project, session_id=session_id, latest_verification=True
         )
-        return Response(s.SessionSerializer(session).data)
+        return Response(s.SessionSerializer(session, context=_context(request)).data)
 
 
 class SessionEventsView(APIView):
@@ -168,13 +135,13 @@ class SessionEventsView(APIView):
 
     @extend_schema(
         operation_id="events_list",
-        parameters=[EventListQuery],
+        parameters=[s.EventListQuery],
         responses={200: s.EventPageSerializer, **errors("SESSION_NOT_FOUND", "VALIDATION_ERROR")},
         summary="Stored envelopes in sequence order (cursor: after=last sequence seen)",
     )
     def get(self, request, session_id: str):
         session = _session_for(request, session_id)
-        query = _query(EventListQuery, request)
+        query = s.EventListQuery.from_request(request)
         events = selectors.session_envelopes_page(
             session=session, after=query["after"], limit=query["limit"]
         )
@@ -213,10 +180,10 @@ class SessionEventsView(APIView):
         # The session is found as the service locks it, after the batch has been checked.
         session_uuid = selectors.session_uuid(session_id)
         proposals = proposals_validate(request.data, session_id=str(session_uuid))
-        result = services.project_events_append(
-            project=request.auth.project,
-            session_id=session_uuid,
+        result = services.events_append(
+            session=session_uuid,
             proposals=proposals,
+            project=request.auth.project,
             api_key=request.auth,
         )
         return Response(
@@ -244,7 +211,7 @@ class SessionSealView(APIView):
 
 
 class VerifyView(APIView):
-    parser_classes = [StrictJSONParser, RawBodyParser]
+    parser_classes = [EvidenceJSONParser, RawBodyParser]
 
     @extend_schema(
         operation_id="verify",
@@ -275,14 +242,24 @@ class VerifyView(APIView):
             "the result to the session's history of verifications (its `latest_verification` "
             "and `evidence_class` then show it). A compliance "
             "JSON export (application/json) or a JSONL session (application/x-ndjson) is verified "
-            "as uploaded. The service's own current and retired keys are trusted."
+            "as uploaded, read exactly as `agentops-verify` reads a file (UTF-8 without a byte "
+            "order mark, LF or CRLF line ends, no duplicate keys, no NaN or Infinity): text it "
+            "refuses is MALFORMED_JSON with `details.reason` and `details.line`. The service's "
+            "own current and retired keys are trusted."
         ),
     )
     def post(self, request):
         data = request.data
-        if isinstance(data, bytes | bytearray):
-            events = _jsonl_events(bytes(data))
-            return Response(services.events_verify(events=events))
+        if request.content_type.partition(";")[0].strip() == RawBodyParser.media_type:
+            # Read as agentops-verify reads a file: the same format detection and reader. An
+            # empty body reaches here as an empty dict.
+            try:
+                source = session_from_bytes(data if isinstance(data, bytes) else b"")
+                if source.document is not None:
+                    return Response(services.export_verify(document=source.document))
+                return Response(services.events_verify(events=list(source.events)))
+            except LogFormatError as exc:
+                raise reading_error(exc) from None
         if isinstance(data, dict) and data.get("export_format") is not None:
             return Response(services.export_verify(document=data))
         body = s.VerifyRequestSerializer(data=data)
@@ -294,33 +271,6 @@ class VerifyView(APIView):
             actor=services.Caller.for_api_key(request.auth),
         )
         return Response(report)
-
-
-def _jsonl_events(data: bytes) -> list[dict]:
-    events = []
-    for number, line in enumerate(data.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            event = json_loads_strict(line)
-        except (ValueError, RecursionError) as exc:
-            raise IngestionError(
-                "MALFORMED_JSON",
-                f"line {number} is not valid JSON",
-                status=400,
-                details={"line": number, "reason": str(exc)[:200]},
-            ) from None
-        if not isinstance(event, dict):
-            raise IngestionError(
-                "MALFORMED_JSON",
-                f"line {number} is not a JSON object",
-                status=400,
-                details={"line": number},
-            )
-        events.append(event)
-    if not events:
-        raise IngestionError("VALIDATION_ERROR", "the upload holds no events", status=400)
-    return events
 
 
 class KeysView(APIView):
@@ -358,4 +308,4 @@ class HealthView(APIView):
                 status=503,
                 headers={"Retry-After": "2"},
             )
-        return Response({"status": "ok", "database": connection.vendor})
+        return Response({"status": "ok", "database": connection.vendor, "version": __version__})

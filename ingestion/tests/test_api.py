@@ -12,6 +12,7 @@ from django.test import Client
 
 from ingestion import services
 from ingestion.models import Event, Session
+from ingestion.tests.factories import VECTORS
 
 pytestmark = pytest.mark.django_db
 
@@ -575,11 +576,8 @@ def test_verify_rejects_garbage_upload(api):
     assert_error(api.post("/api/v1/verify", {"session_id": "nope"}), 400, "VALIDATION_ERROR")
 
 
-def test_vector_session_imports_with_identical_hashes(api, settings):
-    from pathlib import Path
-
-    vectors = Path(settings.BASE_DIR).parent / "shared" / "spec" / "vectors"
-    lines = (vectors / "server_sealed_complete.jsonl").read_text().splitlines()
+def test_vector_session_imports_with_identical_hashes(api):
+    lines = (VECTORS / "server_sealed_complete.jsonl").read_text().splitlines()
     original = [json.loads(line) for line in lines if line.strip()]
     producer = [e for e in original if e["event_type"] != "CHAIN_SEAL"]
     session_id = producer[0]["session_id"]

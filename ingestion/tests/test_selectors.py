@@ -1,16 +1,19 @@
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 
 import pytest
+from agentops_sdk import chain
+from agentops_sdk.verify import verify_session
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from ingestion import selectors, services
 from ingestion.errors import IngestionError
-from ingestion.models import Session
+from ingestion.models import ENVELOPE_COLUMNS, Event, Session, envelopes_from_rows
 
 from .factories import project_create, session_create, session_with_events
 
@@ -48,6 +51,8 @@ def test_sessions_for_project_newest_first_with_filters():
     assert ids(evidence_class="AUTHORITATIVE_EVIDENCE") == [new.pk]
     assert ids(created_after=timezone.now() - timedelta(days=1)) == [new.pk]
     assert ids(created_before=timezone.now() - timedelta(days=1)) == [old.pk]
+    assert ids(session_ids=[old.pk, uuid.uuid4()]) == [old.pk]
+    assert ids(newest_first=False) == [old.pk, new.pk]
     assert len(selectors.sessions_for_project(project=None)) == 3
 
 
@@ -70,3 +75,44 @@ def test_seal_envelope_only_for_sealed_sessions():
     assert selectors.session_seal_envelope(session=session) is None
     result = services.session_seal(session=session)
     assert selectors.session_seal_envelope(session=session) == result.seal
+
+
+# --- stored rows as envelopes ---------------------------------------------------------------
+
+
+def test_the_streamed_chain_is_each_events_envelope_with_its_stored_payload_text():
+    session = session_with_events(4, end=True)
+    services.session_seal(session=session)
+    events = Event.objects.filter(session=session).order_by("sequence_number")
+    stored = [(e.envelope(), e.payload_jcs) for e in events]
+    assert list(selectors.session_chain_through(session=session)) == stored
+    assert [e for e, _ in stored] == list(selectors.session_envelopes(session=session))
+    assert verify_session([e for e, _ in stored])["status"] == "PASS"
+
+
+def test_the_streamed_chain_stops_at_the_sequence_number_given():
+    session = session_with_events(5)
+    through = selectors.session_chain_through(session=session, last_sequence=2)
+    assert [e["sequence_number"] for e, _ in through] == [0, 1, 2]
+    assert [e["sequence_number"] for e in selectors.session_envelopes(session=session)] == [
+        0,
+        1,
+        2,
+        3,
+        4,
+    ]
+
+
+def test_a_row_becomes_the_spec_envelope_and_a_payload_that_is_no_json_stays_text():
+    session = session_with_events(1)
+    row = Event.objects.filter(session=session).values_list(*ENVELOPE_COLUMNS).get()
+    [(envelope, text)] = envelopes_from_rows([row], session_id=str(session.pk))
+    assert tuple(envelope) == chain.ENVELOPE_FIELDS
+    assert envelope["payload"] == json.loads(text)
+    at = ENVELOPE_COLUMNS.index("payload_jcs")
+    broken = (*row[:at], "{not json", *row[at + 1 :])
+    [(envelope, text)] = envelopes_from_rows([broken], session_id=str(session.pk))
+    assert envelope["payload"] == text == "{not json"
+    withheld = (*row[:at], None, *row[at + 1 :])
+    [(envelope, text)] = envelopes_from_rows([withheld], session_id=str(session.pk))
+    assert envelope["payload"] is text is None

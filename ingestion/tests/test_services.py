@@ -134,24 +134,34 @@ def test_events_of_a_batch_are_stored_with_the_instant_the_session_records():
 
 def test_appending_by_id_finds_the_projects_session_as_it_locks_it():
     session = session_create()
-    result = services.project_events_append(
-        project=session.project, session_id=session.pk, proposals=proposals_build(session.id, 2)
+    result = services.events_append(
+        session=session.pk, proposals=proposals_build(session.id, 2), project=session.project
     )
     assert (result.accepted, result.head_sequence) == (2, 1)
     assert Event.objects.filter(session=session).count() == 2
 
 
+@pytest.mark.parametrize("named_by", ["id", "instance"])
 @pytest.mark.parametrize("whose", ["another project's", "no one's"])
-def test_appending_by_id_to_a_session_the_project_lacks_is_not_found(whose):
+def test_appending_for_a_project_to_a_session_it_lacks_is_not_found(whose, named_by):
     session = session_create()
-    target = session.pk if whose == "another project's" else uuid.uuid4()
+    target_pk = session.pk if whose == "another project's" else uuid.uuid4()
+    target = target_pk if named_by == "id" else Session(pk=target_pk)
     with pytest.raises(IngestionError) as caught:
-        services.project_events_append(
-            project=project_create(), session_id=target, proposals=proposals_build(target, 2)
+        services.events_append(
+            session=target, proposals=proposals_build(target_pk, 2), project=project_create()
         )
     assert (caught.value.code, caught.value.status) == ("SESSION_NOT_FOUND", 404)
     assert not Event.objects.exists()
     assert Session.objects.get(pk=session.pk).event_count == 0
+
+
+def test_appending_for_its_project_brings_the_instance_up_to_date():
+    session = session_create()
+    services.events_append(
+        session=session, proposals=proposals_build(session.id, 3), project=session.project
+    )
+    assert (session.head_sequence, session.event_count) == (2, 3)
 
 
 def test_sdk_supplied_hashes_and_authority_are_ignored():

@@ -10,6 +10,7 @@ from policy.rules import DEFAULT_POLICY_FILE, PolicyError, policy_default
 from policy.services import (
     batch_check,
     policy_for_project,
+    scanner_for_project,
     seal_hook,
     session_findings_evaluate,
     session_findings_latest,
@@ -112,6 +113,19 @@ def test_missing_project_file_is_a_policy_error(settings, project, tmp_path):
     settings.AGENTOPS_POLICY_FILES = {project.name: str(tmp_path / "absent.yaml")}
     with pytest.raises(PolicyError):
         policy_for_project(project=project)
+
+
+def test_the_scanner_of_a_project_is_its_policys(strict_policy, project):
+    assert scanner_for_project(project=project).kinds == {"email", "ssn"}
+
+
+def test_without_a_project_or_with_an_unusable_policy_the_scanner_is_the_built_in_one(
+    settings, project, tmp_path
+):
+    built_in = policy_default().scanner.kinds
+    assert scanner_for_project(project=None).kinds == built_in
+    settings.AGENTOPS_POLICY_FILES = {project.name: str(tmp_path / "absent.yaml")}
+    assert scanner_for_project(project=project).kinds == built_in
 
 
 # ------------------------------------------------------------------ stored findings

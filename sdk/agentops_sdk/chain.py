@@ -15,10 +15,12 @@ from typing import Any
 
 import rfc8785
 
+from .jsonpath import child_path as _child_path
+
 try:  # optional accelerator (the ``fast`` extra); the stdlib C encoder serves without it
     import orjson as _orjson
 except ImportError:  # pragma: no cover - the server and the test suite install it
-    _orjson = None
+    _orjson = None  # type: ignore[assignment]
 
 SPEC_VERSION = "v0.6"
 ACCEPTED_SCHEMA_VERSIONS = frozenset({"v0.6", "v0.5"})
@@ -101,7 +103,9 @@ MAX_ERROR_MESSAGE_CHARS = 500
 
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 _HEX = re.compile(r"[0-9a-f]+\Z")
-_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+#: A UUID in its canonical spelling: lowercase hex in 8-4-4-4-12 groups. Public for the
+#: per-event paths that match it inline (``is_canonical_uuid`` is the same test).
+CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 # RFC 3339 in UTC with a literal Z, optional fraction. The producer's bytes are kept as sent.
 _RFC3339_UTC = re.compile(
     r"(\d{4})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):([0-5]\d):([0-5]\d|60)(\.\d{1,9})?Z\Z"
@@ -123,14 +127,6 @@ class NonCanonicalValueError(ValueError):
 # --------------------------------------------------------------------------------------
 # Canonical JSON (RFC 8785)
 # --------------------------------------------------------------------------------------
-
-
-def _child_path(path: str, key: str | int) -> str:
-    if isinstance(key, int):
-        return f"{path}[{key}]"
-    if key.isidentifier():
-        return f"{path}.{key}"
-    return f"{path}[{json.dumps(key, ensure_ascii=False)}]"
 
 
 def _has_lone_surrogate(text: str) -> bool:
@@ -495,6 +491,38 @@ def genesis_problem(event: Mapping[str, Any]) -> str | None:
     return None
 
 
+def ordering_problem(event_type: Any, *, first: bool, ended: bool, sealed: bool) -> str | None:
+    """Why an event of ``event_type`` cannot come where it is, or None if it can (spec §4).
+
+    SESSION_START comes first, nothing but the seal follows SESSION_END, the seal comes last.
+    ``first``: nothing precedes the event; ``ended`` and ``sealed``: a SESSION_END and a
+    CHAIN_SEAL do. What the first event must be is ``genesis_problem``'s question.
+    """
+    if sealed:
+        return f"{type_name(event_type)} follows the CHAIN_SEAL, which must be the last event"
+    if ended and event_type != SEAL_EVENT_TYPE:
+        return f"{type_name(event_type)} follows SESSION_END; only CHAIN_SEAL may"
+    if event_type == "SESSION_START" and not first:
+        return "SESSION_START may only be the first event"
+    return None
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """A value as it may appear in a message: JSON-quoted, ASCII, and short."""
+    if isinstance(value, str) and len(value) > limit:
+        value = value[:limit]
+    try:
+        text = json.dumps(value, ensure_ascii=True)
+    except (TypeError, ValueError):
+        text = repr(value).encode("ascii", "backslashreplace").decode("ascii")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def type_name(value: Any) -> str:
+    """An event type as it may appear in a message: a defined type as is, else quoted."""
+    return value if type(value) is str and value in EVENT_TYPES else shown(value)
+
+
 # --------------------------------------------------------------------------------------
 # Field and payload validation
 # --------------------------------------------------------------------------------------
@@ -503,7 +531,7 @@ def genesis_problem(event: Mapping[str, Any]) -> str | None:
 def is_uuid(value: Any) -> bool:
     if type(value) is not str or len(value) != 36:
         return False
-    if _CANONICAL_UUID.match(value):
+    if CANONICAL_UUID.match(value):
         return True  # the usual form; uuid.UUID below accepts a few more spellings
     try:
         uuid.UUID(value)
@@ -514,7 +542,7 @@ def is_uuid(value: Any) -> bool:
 
 def is_canonical_uuid(value: Any) -> bool:
     """A UUID in its canonical spelling: lowercase hex in 8-4-4-4-12 groups."""
-    return type(value) is str and _CANONICAL_UUID.match(value) is not None
+    return type(value) is str and CANONICAL_UUID.match(value) is not None
 
 
 def is_rfc3339_utc(value: Any) -> bool:
@@ -531,6 +559,11 @@ def _is_hex(value: Any) -> bool:
 
 def _is_int(value: Any) -> bool:
     return type(value) is int
+
+
+def is_count(value: Any) -> bool:
+    """An integer from 0 to 2^53 - 1: a sequence number or a monotonic timestamp."""
+    return type(value) is int and 0 <= value <= MAX_SAFE_INTEGER
 
 
 def _is_str(value: Any) -> bool:
@@ -678,21 +711,17 @@ def payload_problems(event_type: str, payload: Any) -> list[str]:
 
 
 # Type checks of the §2 envelope fields: (name, check, what the value must be). Built once:
-# ingestion and verification run them for every event.
+# ingestion and verification run them for every event whose quick test fails.
 _ENVELOPE_CHECKS: tuple[_Requirement, ...] = (
     ("event_id", is_uuid, "a UUID string"),
     ("session_id", is_uuid, "a UUID string"),
-    ("sequence_number", lambda v: _is_int(v) and 0 <= v <= MAX_SAFE_INTEGER, "an integer >= 0"),
+    ("sequence_number", is_count, "an integer >= 0"),
     ("timestamp_wall", is_rfc3339_utc, "an RFC 3339 UTC timestamp ending in Z"),
-    (
-        "timestamp_monotonic",
-        lambda v: _is_int(v) and 0 <= v <= MAX_SAFE_INTEGER,
-        "an integer >= 0",
-    ),
+    ("timestamp_monotonic", is_count, "an integer >= 0"),
     ("event_type", _is_str, "a string"),
     ("source_sdk_ver", _is_str, "a string"),
     ("schema_ver", _is_str, "a string"),
-    ("payload", lambda v: v is None or isinstance(v, Mapping), "an object or null"),
+    ("payload", lambda v: v is None or isinstance(v, Mapping), "an object (or null when withheld)"),
     ("payload_hash", is_sha256_hex, "64 lowercase hex characters"),
     (
         "prev_event_hash",
@@ -704,11 +733,38 @@ _ENVELOPE_CHECKS: tuple[_Requirement, ...] = (
     ("authority_id", _is_str, "a string"),
 )
 
+# What a verifier judges otherwise than by its type: the hashes by comparison (a computed or
+# linked hash is well-formed by construction), the schema version against those it reads.
+_JUDGED_BY_VERIFICATION = frozenset({"payload_hash", "prev_event_hash", "event_hash", "schema_ver"})
 
-def envelope_field_problems(event: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Type problems of a full §2 envelope as ``(field, message)``; payload None is redaction."""
+
+def envelope_field_problems(
+    event: Mapping[str, Any], *, verifying: bool = False
+) -> list[tuple[str, str]]:
+    """Type problems of the §2 envelope fields present in ``event``, as ``(field, message)``.
+
+    A null payload is a withheld one (redaction). ``verifying``: as a verifier reports them,
+    leaving out what it judges otherwise (``_JUDGED_BY_VERIFICATION``), except the
+    ``payload_hash`` of a withheld payload, which nothing else can judge.
+    """
     problems: list[tuple[str, str]] = []
     for name, check, what in _ENVELOPE_CHECKS:
         if name in event and not check(event[name]):
+            if (
+                verifying
+                and name in _JUDGED_BY_VERIFICATION
+                and not (name == "payload_hash" and event.get("payload") is None)
+            ):
+                continue
             problems.append((name, f"{name} must be {what}"))
     return problems
+
+
+def field_name_problems(
+    event: Mapping[str, Any], *, required: Iterable[str], allowed: frozenset[str]
+) -> tuple[list[str], list[str]]:
+    """The ``required`` names ``event`` lacks, in their order, and the names it has that are
+    not ``allowed``, in its order: each caller words them for its readers."""
+    return [name for name in required if name not in event], [
+        name for name in event if name not in allowed
+    ]

@@ -15,8 +15,14 @@ from agentops_sdk import chain, seal
 from agentops_sdk.verify import EXPORT_SIGNATURE, export_document_sha256, export_signature_build
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from . import hypothesis_profiles
+
 REPO = Path(__file__).resolve().parents[2]
 SERVICE_ID = "test-ingest-01"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    hypothesis_profiles.install(config)  # for the SDK's suite run alone
 
 
 def spec_dir() -> Path:
@@ -25,12 +31,28 @@ def spec_dir() -> Path:
     return Path(configured) if configured else REPO.parent / "shared" / "spec"
 
 
+def vectors_dir() -> Path:
+    """The spec's test vectors: their files and ``expected.json``; the suite needs them."""
+    folder = spec_dir() / "vectors"
+    if not (folder / "expected.json").is_file():
+        pytest.fail(f"spec vectors not found at {folder}; set AGENTOPS_SPEC_DIR", pytrace=False)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def vectors() -> Path:
+    """The folder of the spec's test vectors (``vectors_dir``)."""
+    return vectors_dir()
+
+
+def vectors_expected() -> dict[str, Any]:
+    """``vectors/expected.json``: the cases, the public key and key id that sign them."""
+    return json.loads((vectors_dir() / "expected.json").read_text(encoding="utf-8"))
+
+
 def vector_cases() -> list[dict[str, Any]]:
-    """The cases of ``vectors/expected.json``; the suite cannot run without them."""
-    expected = spec_dir() / "vectors" / "expected.json"
-    if not expected.is_file():
-        pytest.fail(f"spec vectors not found at {expected}; set AGENTOPS_SPEC_DIR", pytrace=False)
-    return json.loads(expected.read_text(encoding="utf-8"))["cases"]
+    """The cases of ``vectors/expected.json``, for parametrized tests."""
+    return vectors_expected()["cases"]
 
 
 def wall(index: int) -> str:

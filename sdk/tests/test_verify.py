@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 from agentops_sdk import chain, seal
-from agentops_sdk import verify as verify_module
 from agentops_sdk.verify import (
     FORMAT_EXPORT,
     FORMAT_JSONL,
@@ -27,6 +26,7 @@ from agentops_sdk.verify import (
     verify_file,
     verify_session,
 )
+from agentops_sdk.verify import workers as verify_workers
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -520,13 +520,17 @@ def test_jsonl_reader_skips_blank_lines(tmp_path: Path, builder: SessionBuilder)
     assert list(iter_jsonl_events(path)) == events
 
 
-def test_a_byte_order_mark_and_crlf_line_ends_are_accepted(
+def test_crlf_line_ends_are_accepted_a_byte_order_mark_is_not(
     tmp_path: Path, builder: SessionBuilder
 ) -> None:
     text = jsonl_text(builder.session(4, sealed=False)).replace("\n", "\r\n")
     path = tmp_path / "windows.jsonl"
-    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    path.write_bytes(text.encode())
     assert verify_file(path)["status"] == "PASS"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    with pytest.raises(LogFormatError, match="byte order mark") as refused:
+        verify_file(path)
+    assert (refused.value.reason, refused.value.line) == ("byte_order_mark", 1)
 
 
 def test_format_is_detected(
@@ -568,7 +572,7 @@ def test_empty_file_is_an_empty_log(tmp_path: Path) -> None:
             b'"chain_of_custody": {"public_key": "AAAA"}}',
             "public_key",
         ),
-        (b'[\n  {"a": 1}\n]\n', "not a compliance export"),
+        (b'[\n  {"a": 1}\n]\n', "line 1 is not a JSON object"),
         (b'{\n  "a": 1\n}\n', "not a compliance export"),
         (b"\xff\xfe{}\n", "UTF-8"),
     ],
@@ -586,7 +590,7 @@ def test_unusable_files_raise_log_format_error(tmp_path: Path, content: bytes, r
 @pytest.fixture
 def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Hand workers tiny blocks, so that even a small file spans many of them."""
-    monkeypatch.setattr(verify_module, "_BLOCK_BYTES", 4096)
+    monkeypatch.setattr(verify_workers, "_BLOCK_BYTES", 4096)
 
 
 @pytest.mark.usefixtures("small_blocks")
@@ -662,7 +666,7 @@ def test_values_outside_the_fast_path_verify_from_a_file(
 
 _START_METHOD = """
 import sys, threading
-from agentops_sdk.verify import _worker_start
+from agentops_sdk.verify.workers import _worker_start
 if sys.argv[1] == "thread":
     threading.Thread(target=threading.Event().wait, daemon=True).start()
 print(_worker_start().get_start_method())

@@ -15,10 +15,9 @@ from agentops_sdk import seal
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from .conftest import SessionBuilder, export_document, jsonl_text, spec_dir
+from .conftest import SessionBuilder, export_document, jsonl_text, vectors_expected
 
-VECTORS = spec_dir() / "vectors"
-VECTOR_KEY = json.loads((VECTORS / "expected.json").read_text())["public_key"]
+VECTOR_KEY = vectors_expected()["public_key"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -48,8 +47,8 @@ def assert_unusable(result: subprocess.CompletedProcess[str], reason: str) -> No
 # -- text output ---------------------------------------------------------------------------
 
 
-def test_verified_text_puts_the_verdict_first_then_the_details() -> None:
-    result = run(str(VECTORS / "server_sealed_complete.jsonl"), "--trusted-key", VECTOR_KEY)
+def test_verified_text_puts_the_verdict_first_then_the_details(vectors: Path) -> None:
+    result = run(str(vectors / "server_sealed_complete.jsonl"), "--trusted-key", VECTOR_KEY)
     assert result.returncode == 0
     lines = result.stdout.splitlines()
     assert lines[0].startswith("VERIFIED — AUTHORITATIVE EVIDENCE: every event is intact")
@@ -58,8 +57,8 @@ def test_verified_text_puts_the_verdict_first_then_the_details() -> None:
     assert "293556a5e0efa676" in result.stdout[details:]
 
 
-def test_partial_text_explains_each_reason() -> None:
-    result = run(str(VECTORS / "server_log_drop.jsonl"))
+def test_partial_text_explains_each_reason(vectors: Path) -> None:
+    result = run(str(vectors / "server_log_drop.jsonl"))
     assert result.returncode == 0
     lines = result.stdout.splitlines()
     assert lines[0].startswith("VERIFIED — PARTIAL AUTHORITATIVE EVIDENCE")
@@ -67,8 +66,8 @@ def test_partial_text_explains_each_reason() -> None:
     assert "3 lost event(s)" in lines[2]
 
 
-def test_failed_text_lists_each_problem_with_its_location() -> None:
-    result = run(str(VECTORS / "tampered_payload.jsonl"), "--trusted-key", VECTOR_KEY)
+def test_failed_text_lists_each_problem_with_its_location(vectors: Path) -> None:
+    result = run(str(vectors / "tampered_payload.jsonl"), "--trusted-key", VECTOR_KEY)
     assert result.returncode == 1
     text = result.stdout
     assert text.startswith("VERIFICATION FAILED — 1 problem found")
@@ -77,14 +76,14 @@ def test_failed_text_lists_each_problem_with_its_location() -> None:
     assert text.index(problem) < text.index("Technical details")
 
 
-def test_console_script_is_installed() -> None:
+def test_console_script_is_installed(vectors: Path) -> None:
     script = shutil.which("agentops-verify") or str(
         Path(sys.executable).with_name("agentops-verify")
     )
     # make test installs the SDK (editable) with its console script; missing is a defect.
     assert Path(script).exists(), "agentops-verify is not installed: run make test"
     result = subprocess.run(
-        [script, str(VECTORS / "sdk_local.jsonl")], capture_output=True, text=True, check=False
+        [script, str(vectors / "sdk_local.jsonl")], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0
     assert result.stdout.startswith("VERIFIED — NON-AUTHORITATIVE EVIDENCE")
@@ -168,11 +167,11 @@ def test_a_50_mb_line_nested_beyond_reason_is_unusable(tmp_path: Path) -> None:
         ("--trusted-key-id", "xyz", "16 hexadecimal"),
     ],
 )
-def test_unusable_keys(option: str, value: str, reason: str) -> None:
-    assert_unusable(run(str(VECTORS / "server_sealed_complete.jsonl"), option, value), reason)
+def test_unusable_keys(option: str, value: str, reason: str, vectors: Path) -> None:
+    assert_unusable(run(str(vectors / "server_sealed_complete.jsonl"), option, value), reason)
 
 
-def test_trusted_key_from_a_pem_file(tmp_path: Path) -> None:
+def test_trusted_key_from_a_pem_file(tmp_path: Path, vectors: Path) -> None:
     public = seal.public_key_from_b64(VECTOR_KEY)
     pem = tmp_path / "service.pem"
     pem.write_bytes(
@@ -180,7 +179,7 @@ def test_trusted_key_from_a_pem_file(tmp_path: Path) -> None:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
     )
-    result = run(str(VECTORS / "server_sealed_complete.jsonl"), "--trusted-key", str(pem))
+    result = run(str(vectors / "server_sealed_complete.jsonl"), "--trusted-key", str(pem))
     assert result.returncode == 0
     assert "AUTHORITATIVE EVIDENCE" in result.stdout.splitlines()[0]
 
@@ -283,15 +282,15 @@ def test_jsonl_export_of_the_same_events_is_equivalent(
 # -- policy --------------------------------------------------------------------------------
 
 
-def test_reject_local_authority_fails_a_local_session() -> None:
-    result = run(str(VECTORS / "sdk_local.jsonl"), "--reject-local-authority")
+def test_reject_local_authority_fails_a_local_session(vectors: Path) -> None:
+    result = run(str(vectors / "sdk_local.jsonl"), "--reject-local-authority")
     assert result.returncode == 1
     assert "[POLICY_VIOLATION]" in result.stdout
 
 
-def test_require_authoritative_fails_a_partial_session() -> None:
+def test_require_authoritative_fails_a_partial_session(vectors: Path) -> None:
     result = run(
-        str(VECTORS / "server_unsealed.jsonl"),
+        str(vectors / "server_unsealed.jsonl"),
         "--trusted-key",
         VECTOR_KEY,
         "--require-authoritative",

@@ -256,7 +256,6 @@ CATALOGUE: list[Hostile] = [
     Hostile("verify: JSONL 5000 digits", "POST", "/api/v1/verify", 400, "MALFORMED_JSON", b'{"n": ' + HUGE_DIGITS + b"}\n", NDJSON),
     Hostile("verify: JSONL duplicate keys", "POST", "/api/v1/verify", 400, "MALFORMED_JSON", b'{"a": 1, "a": 2}\n', NDJSON),
     Hostile("verify: JSONL non-UTF-8", "POST", "/api/v1/verify", 400, "MALFORMED_JSON", b'{"a": "\xff"}\n', NDJSON),
-    Hostile("verify: JSONL empty", "POST", "/api/v1/verify", 400, "VALIDATION_ERROR", b"\n\n\n", NDJSON),
     Hostile("verify: 10 MB upload", "POST", "/api/v1/verify", 413, "PAYLOAD_TOO_LARGE", b'{"a": ' + TEN_MB_STRING + b"}\n", NDJSON),
     Hostile("verify: text/csv", "POST", "/api/v1/verify", 415, "UNSUPPORTED_MEDIA_TYPE", b"session_id\n1\n", "text/csv"),
     Hostile("verify: no key", "POST", "/api/v1/verify", 401, "UNAUTHENTICATED", body({"session_id": "{own}"}), auth=None),

@@ -14,10 +14,11 @@ from django.db import connection
 from django.utils.dateparse import parse_date, parse_datetime
 from tqdm import tqdm
 
-from compliance import selectors, services, statements
+from compliance import services, statements
 from compliance.exports.context import Actor
 from compliance.models import ExportFormat
 from ingestion.models import EvidenceClass, Project, Session
+from ingestion.selectors import sessions_for_project
 
 
 def _moment(value: str, *, end_of_day: bool) -> datetime:
@@ -152,13 +153,14 @@ class Command(BaseCommand):
                 raise CommandError(f"no project named {options['project']!r}")
         session_ids = options["sessions"] or None
         sessions = list(
-            selectors.sessions_for_export(
+            sessions_for_project(
                 project=project,
                 agent_id=options["agent"],
                 evidence_class=options["evidence_class"],
-                created_since=options["since"],
-                created_until=options["until"],
+                created_after=options["since"],
+                created_before=options["until"],
                 session_ids=session_ids,
+                newest_first=False,
             )
         )
         if session_ids is not None:
