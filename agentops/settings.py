@@ -9,6 +9,8 @@ from pathlib import Path
 
 import environ
 
+from agentops import __version__
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 VAR_DIR.mkdir(exist_ok=True)
@@ -147,7 +149,7 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "AgentOps Replay ingestion API",
     "DESCRIPTION": "Server authority for the AgentOps event log: ingest, seal, verify.",
-    "VERSION": "1.0.0",
+    "VERSION": __version__,
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     # /api/docs/ loads Swagger UI from this service (drf-spectacular-sidecar), never from a CDN.
