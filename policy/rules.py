@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -487,7 +488,7 @@ class Batch:
     payload_bytes: Sequence[int] | None = None
 
 
-class Rule:
+class Rule(ABC):
     """One rule of a policy, in one place: ``see`` and ``result`` judge a stored session
     (``policy_evaluate``), ``batch_check`` a batch before it is stored (``batch_violation``).
 
@@ -504,14 +505,18 @@ class Rule:
         self.policy = policy
 
     @staticmethod
+    @abstractmethod
     def applies(policy: Policy) -> bool:
-        raise NotImplementedError
+        """Whether ``policy`` sets this rule."""
 
     def see(self, event: Mapping[str, Any], count: int) -> None:
-        """Take note of ``event``, the ``count``-th counted event of the session."""
+        """Take note of ``event``, the ``count``-th counted event of the session; rules that
+        judge only the session's totals keep nothing."""
+        return None
 
+    @abstractmethod
     def result(self, seen: SessionSeen) -> RuleResult:
-        raise NotImplementedError
+        """The rule's verdict on the whole session, once every event has been seen."""
 
     def batch_check(self, batch: Batch) -> BatchViolation | None:
         """Why the batch must be refused under this rule; None for a rule that is checked
