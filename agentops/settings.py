@@ -187,7 +187,7 @@ AGENTOPS_API_RATE = env("AGENTOPS_API_RATE", default="6000/min")
 AGENTOPS_AUTH_FAILURE_RATE = env("AGENTOPS_AUTH_FAILURE_RATE", default="30/min")
 DATA_UPLOAD_MAX_MEMORY_SIZE = AGENTOPS_MAX_REQUEST_BYTES + 1024
 
-# Dotted paths of callables the ingestion service runs; see ingestion/services.py for the
+# Dotted paths of callables the ingestion service runs; see ingestion/services/ for the
 # exact call signatures. Batch checks may refuse a batch inside the append transaction; seal
 # hooks run after a seal has committed.
 AGENTOPS_BATCH_CHECKS: list[str] = []
