@@ -367,3 +367,7 @@ class Verification(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise AppendOnlyError("verifications cannot be deleted")
+
+
+# The erasure ledger lives in a module of its own; imported here so Django registers it.
+from .erasure_models import Erasure  # noqa: E402, F401

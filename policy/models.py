@@ -56,3 +56,35 @@ class Findings(models.Model):
             "pii_findings": self.pii_findings,
             "tool_audit": self.tool_audit,
         }
+
+
+class SubjectFingerprint(models.Model):
+    """A keyed fingerprint of one piece of personal data found in one stored event.
+
+    HMAC-SHA-256 of the normalized value under ``AGENTOPS_SUBJECT_KEY`` (``policy.subjects``):
+    a data subject's events are found across a project's sessions without the value being
+    kept anywhere. Rows are only added (``manage.py subject_fingerprints_record`` backfills).
+    """
+
+    session = models.ForeignKey(
+        "ingestion.Session",
+        on_delete=models.PROTECT,
+        related_name="subject_fingerprints",
+        db_index=False,
+    )
+    sequence_number = models.BigIntegerField()
+    kind = models.CharField(max_length=16)
+    fingerprint = models.CharField(max_length=64)
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "sequence_number", "kind", "fingerprint"],
+                name="fingerprint_event_uniq",
+            ),
+        ]
+        indexes = [models.Index(fields=["fingerprint"], name="fingerprint_value_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.session_id}#{self.sequence_number} {self.kind}"

@@ -577,6 +577,11 @@ def _strings(payload: Any) -> Iterator[tuple[str, str, str | None]]:
             yield path, str(value), key
 
 
+def payload_strings(payload: Any) -> Iterator[tuple[str, str, str | None]]:
+    """(JSON path, text, nearest key) of every string ``payload_scan`` looks at."""
+    return _strings(payload)
+
+
 def payload_scan(
     *,
     scanner: PiiScanner,
@@ -610,3 +615,8 @@ def event_scan(*, scanner: PiiScanner, event: Mapping[str, Any]) -> list[PiiFind
         sequence_number=event.get("sequence_number"),
         event_id=event.get("event_id"),
     )
+
+
+def scan_cache_clear() -> None:
+    """Forget the texts the scan cache holds (after an erasure: they may be erased values)."""
+    _text_scan_cached.cache_clear()

@@ -23,6 +23,7 @@ from django.conf import settings
 from ingestion.errors import IngestionError
 from ingestion.models import Project, Session
 from ingestion.selectors import session_envelopes
+from policy import subjects
 from policy.models import Findings
 from policy.pii import PiiScanner, region_configured, scanner_build
 from policy.rules import (
@@ -80,9 +81,14 @@ def session_findings_evaluate(*, session: Session) -> Findings:
     Events are streamed from the database and evaluated in one pass.
     """
     policy = policy_for_project(project=session.project)
-    report = policy_evaluate(policy=policy, events=session_envelopes(session=session))
+    fingerprints: set[tuple[int, str, str]] = set()
+    events = subjects.events_fingerprinted(
+        scanner=policy.scanner, events=session_envelopes(session=session), into=fingerprints
+    )
+    report = policy_evaluate(policy=policy, events=events)
     summary = report.summary()
     data = report.as_dict()
+    subjects.session_fingerprints_record(session=session, fingerprints=fingerprints)
     return Findings.objects.create(
         session=session,
         policy_name=policy.name,

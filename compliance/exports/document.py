@@ -34,6 +34,7 @@ from .. import selectors, statements
 from ..canonical import Canonical, canonical_array, canonical_write
 from ..lazyjson import LazyArray
 from .context import Actor, ExportContext, rfc3339
+from .erasures import erasures_section
 from .redaction import MARKER
 
 # 1.1: the export signature covers the whole document; a masked copy says so (redaction).
@@ -88,6 +89,9 @@ def compliance_document(*, context: ExportContext, actor: Actor) -> dict[str, An
     }
     if context.redaction is not None:
         document[MARKER] = context.redaction.marker()
+    erasures = erasures_section(context)
+    if erasures:
+        document["erasures"] = erasures
     return document
 
 

@@ -33,6 +33,7 @@ from .document import (
     published_key,
     seal_key_id,
 )
+from .erasures import erasure_notes, erasures_section
 from .timeline import LINE_WIDTH, sequence_width
 
 # WeasyPrint turns fontTools' logger up to DEBUG while it subsets fonts, to collect the
@@ -328,7 +329,10 @@ def report_context(
     """Everything the template shows, computed here so the template only lays it out."""
     session = context.session
     report = context.report
+    if context.timeline is not None:
+        context.timeline.erasure_notes = erasure_notes(context)
     return {
+        "erasures": erasures_section(context),
         "session_id": str(session.pk),
         "project": session.project.name,
         "agent_id": context.agent_id,

@@ -126,6 +126,8 @@ class Timeline:
         self.scanner = scanner
         self._rows: list[tuple[str, str, str, str, str] | str] = []
         self._date: str | None = None
+        #: Printed sequence number -> what to show for an erased payload (exports/erasures).
+        self.erasure_notes: dict[str, str] = {}
 
     def add(self, event: Mapping[str, Any]) -> None:
         stamp = event.get("timestamp_wall")
@@ -169,6 +171,7 @@ class Timeline:
                 lines.append(f"{'':>{sequence}}  ── {row} ──")
                 continue
             number, clock, event_type, short_hash, summary = row
+            summary = self.erasure_notes.get(number, summary)
             head = (
                 f"{number:>{sequence}}  {clock:<{TIME_WIDTH}}  {event_type:<{kind}}  "
                 f"{short_hash:<{HASH_CHARS}}  "

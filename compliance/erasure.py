@@ -1,0 +1,284 @@
+"""The right to erasure (GDPR Art. 17), keeping every chain, seal and verdict verifiable.
+
+``erasure_plan`` finds what a request covers: a data subject's events across a project
+(through the keyed fingerprints of ``policy.subjects``), or named events of one session; and
+every export in the export ledger that already handed those payloads out (GDPR Art. 19: the
+controller notifies the recipients). ``erasure_execute`` erases them in one transaction: the
+ledger rows first, the payloads withheld, the findings' previews withdrawn. Its report is
+RFC 8785 JSON and names no personal data (sessions, sequence numbers, kept hashes, exports).
+
+Not covered, and said so in the report: backups, exports already handed out (listed),
+copies outside this database (logs, mail). A process's in-memory scan cache is cleared in
+the process that erases; other worker processes drop the texts as their caches turn over.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from agentops_sdk import chain
+from django.db import transaction
+from django.utils import timezone
+
+from compliance.models import ExportRecord
+from ingestion.erasure_models import Erasure
+from ingestion.errors import IngestionError
+from ingestion.models import Event, Project, Session
+from ingestion.services import Caller
+from ingestion.services.erasure import erasure_request_check, events_erase
+from policy import pii
+from policy.erasure import findings_previews_withdraw
+from policy.models import SubjectFingerprint
+from policy.subjects import subject_fingerprints
+
+REPORT_FORMAT = "agentops-erasure-report"
+REPORT_VERSION = "1"
+NOT_COVERED = (
+    "Erasure withholds payloads in this database only. It does not reach backups, exports "
+    "already handed out (listed under exports_already_handed_out: notify their recipients), "
+    "nor copies kept outside this database. Each payload's hash stays in the chain: a guessable "
+    "payload recorded without a nonce can still be confirmed by whoever guesses it."
+)
+
+
+@dataclass
+class PlannedEvent:
+    sequence_number: int
+    event_id: str
+    event_type: str
+    payload_hash: str
+    already_erased: bool
+
+
+@dataclass
+class PlannedSession:
+    session: Session
+    events: list[PlannedEvent] = field(default_factory=list)
+
+
+@dataclass
+class ErasurePlan:
+    project: Project | None
+    subject_kinds: list[str]
+    sessions: list[PlannedSession]
+    exports: list[ExportRecord]
+
+    @property
+    def event_count(self) -> int:
+        return sum(len(s.events) for s in self.sessions)
+
+    @property
+    def pending_count(self) -> int:
+        return sum(1 for s in self.sessions for e in s.events if not e.already_erased)
+
+
+def subject_events_find(*, project: Project, subject: str) -> tuple[list[str], dict[Any, set[int]]]:
+    """(kinds the subject was read as, session id -> sequence numbers) of the events of
+    ``project`` in which the subject's value was found."""
+    pairs = subject_fingerprints(value=subject)
+    if not pairs:
+        raise IngestionError(
+            "ERASURE_SUBJECT_UNREADABLE",
+            "the subject is not an e-mail address, phone number, SSN, card number or IBAN",
+            status=400,
+        )
+    found: dict[Any, set[int]] = defaultdict(set)
+    rows = SubjectFingerprint.objects.filter(
+        fingerprint__in=[fp for _, fp in pairs], session__project=project
+    ).values_list("session_id", "sequence_number")
+    for session_id, sequence in rows:
+        found[session_id].add(sequence)
+    return sorted({kind for kind, _ in pairs}), found
+
+
+def erasure_plan(
+    *,
+    project: Project | None = None,
+    subject: str | None = None,
+    session: Session | None = None,
+    sequence_numbers: Iterable[int] | None = None,
+) -> ErasurePlan:
+    """What an erasure would do: by ``subject`` within ``project``, or ``sequence_numbers``
+    of ``session`` (all of its producer events when None). Changes nothing."""
+    kinds: list[str] = []
+    if subject is not None:
+        if project is None:
+            raise IngestionError(
+                "ERASURE_PROJECT_REQUIRED", "a subject is searched within a project", status=400
+            )
+        kinds, wanted = subject_events_find(project=project, subject=subject)
+        if session is not None:
+            wanted = {k: v for k, v in wanted.items() if k == session.pk}
+    elif session is not None:
+        numbers = None if sequence_numbers is None else set(sequence_numbers)
+        wanted = {session.pk: numbers} if numbers is None or numbers else {}
+    else:
+        raise IngestionError(
+            "ERASURE_SCOPE_REQUIRED", "name a subject or a session to erase from", status=400
+        )
+    sessions = _planned_sessions(wanted, project)
+    return ErasurePlan(project, kinds, sessions, _exports_handing_out(sessions))
+
+
+def _planned_sessions(wanted: dict[Any, set[int] | None], project: Project | None):
+    planned = []
+    by_id = Session.objects.select_related("project").in_bulk(list(wanted))
+    for session_id in sorted(wanted, key=str):
+        session = by_id.get(session_id)
+        if session is None or (project is not None and session.project_id != project.pk):
+            raise IngestionError("SESSION_NOT_FOUND", "no such session", status=404)
+        numbers = wanted[session_id]
+        events = Event.objects.filter(session=session).exclude(event_type=chain.SEAL_EVENT_TYPE)
+        if numbers is not None:
+            events = events.filter(sequence_number__in=numbers)
+        rows = events.order_by("sequence_number").values_list(
+            "sequence_number", "event_id", "event_type", "payload_hash", "payload_jcs"
+        )
+        entry = PlannedSession(session)
+        for sequence, event_id, event_type, payload_hash, payload_jcs in rows.iterator():
+            entry.events.append(
+                PlannedEvent(sequence, event_id, event_type, payload_hash, payload_jcs is None)
+            )
+        if numbers is not None:
+            missing = sorted(numbers - {e.sequence_number for e in entry.events})
+            if missing:
+                raise IngestionError(
+                    "ERASURE_EVENT_NOT_FOUND",
+                    "the session holds no producer event with these sequence numbers",
+                    status=404,
+                    details={"session_id": str(session.pk), "sequence_numbers": missing},
+                )
+        if entry.events:
+            planned.append(entry)
+    return planned
+
+
+def _exports_handing_out(sessions: list[PlannedSession]) -> list[ExportRecord]:
+    """Exports of these sessions that held at least one of the payloads in full: every
+    export but a masked one, which withheld each payload holding personal data."""
+    found: list[ExportRecord] = []
+    for entry in sessions:
+        first = min(e.sequence_number for e in entry.events)
+        records = (
+            ExportRecord.objects.filter(session=entry.session, redacted=False)
+            .exclude(last_sequence_number__lt=first)
+            .order_by("recorded_at", "pk")
+        )
+        found.extend(records)
+    return found
+
+
+def _export_entry(record: ExportRecord) -> dict[str, Any]:
+    return {
+        "session_id": str(record.session_id),
+        "format": record.format,
+        "file_name": record.file_name,
+        "sha256": record.sha256,
+        "recorded_at": record.recorded_at.isoformat(),
+        "channel": record.channel,
+        "actor": record.actor,
+        "delivered": record.delivered,
+    }
+
+
+def erasure_report(
+    *,
+    plan: ErasurePlan,
+    executed: bool,
+    request_ref: str,
+    reason: str,
+    caller: Caller,
+    at: datetime,
+    erased_now: dict[tuple[str, int], bool] | None = None,
+) -> dict[str, Any]:
+    """The report of a dry run or an erasure: no personal data, only what names events."""
+    sessions = []
+    for entry in plan.sessions:
+        events = []
+        for event in entry.events:
+            key = (str(entry.session.pk), event.sequence_number)
+            events.append(
+                {
+                    "sequence_number": event.sequence_number,
+                    "event_id": event.event_id,
+                    "event_type": event.event_type,
+                    "payload_hash": event.payload_hash,
+                    "already_erased": event.already_erased,
+                    "erased_now": bool(erased_now and erased_now.get(key)),
+                }
+            )
+        sessions.append(
+            {
+                "session_id": str(entry.session.pk),
+                "project": entry.session.project.name,
+                "sealed": entry.session.sealed,
+                "events": events,
+            }
+        )
+    return {
+        "report_format": REPORT_FORMAT,
+        "report_version": REPORT_VERSION,
+        "executed": executed,
+        "at": at.isoformat(),
+        "request_ref": request_ref,
+        "reason": reason,
+        "by": caller.name,
+        "project": plan.project.name if plan.project else None,
+        "subject_read_as": plan.subject_kinds,
+        "event_count": plan.event_count,
+        "sessions": sessions,
+        "exports_already_handed_out": [_export_entry(r) for r in plan.exports],
+        "not_covered": NOT_COVERED,
+    }
+
+
+def erasure_execute(
+    *, plan: ErasurePlan, request_ref: str, reason: str, caller: Caller
+) -> dict[str, Any]:
+    """Erase every planned event in one transaction; the report of what was done.
+
+    Idempotent: events already erased are left as they are (their ledger rows stand).
+    """
+    request_ref, reason = erasure_request_check(request_ref=request_ref, reason=reason)
+    erased_now: dict[tuple[str, int], bool] = {}
+    with transaction.atomic():
+        for entry in plan.sessions:
+            results = events_erase(
+                session=entry.session,
+                sequence_numbers=[e.sequence_number for e in entry.events],
+                request_ref=request_ref,
+                reason=reason,
+                caller=caller,
+            )
+            fresh = [r.sequence_number for r in results if r.erased_now]
+            findings_previews_withdraw(session=entry.session, sequence_numbers=fresh)
+            for result in results:
+                erased_now[(result.session_id, result.sequence_number)] = result.erased_now
+    # The scanner's in-process cache holds recently scanned texts: drop them.
+    pii.scan_cache_clear()
+    return erasure_report(
+        plan=plan,
+        executed=True,
+        request_ref=request_ref,
+        reason=reason,
+        caller=caller,
+        at=timezone.now(),
+        erased_now=erased_now,
+    )
+
+
+def erasure_report_bytes(report: dict[str, Any]) -> bytes:
+    """The report as RFC 8785 JSON."""
+    return chain.canonicalize(report)
+
+
+def session_erasures(*, session: Session, sequence_numbers: Iterable[int] | None = None):
+    """The ledger rows of ``session`` (of ``sequence_numbers`` only, when given)."""
+    rows = Erasure.objects.filter(session=session).order_by("sequence_number")
+    if sequence_numbers is not None:
+        rows = rows.filter(sequence_number__in=list(sequence_numbers))
+    return list(rows)
