@@ -226,6 +226,19 @@ def _forbidden_statements() -> list[str]:
             f"DELETE FROM {verification}",
             f"TRUNCATE {verification}",
         ]
+    if _model_exists("ingestion.Erasure"):
+        erasures, fingerprints = _table("ingestion.Erasure"), _table("policy.SubjectFingerprint")
+        statements += [
+            f"UPDATE {event} SET payload_hash = payload_hash",
+            f"UPDATE {event} SET event_hash = event_hash, payload_jcs = NULL",
+            f"UPDATE {findings} SET summary = summary",
+            f"UPDATE {erasures} SET request_ref = ''",
+            f"DELETE FROM {erasures}",
+            f"TRUNCATE {erasures}",
+            f"ALTER TABLE {erasures} DISABLE TRIGGER ALL",
+            f"UPDATE {fingerprints} SET kind = ''",
+            f"DELETE FROM {fingerprints}",
+        ]
     if apps.is_installed("compliance"):
         ledger = _table("compliance.ExportRecord")
         statements += [
@@ -424,8 +437,10 @@ def test_grants_follow_the_policy_and_the_command_is_idempotent(service_role):
     append_only = {"SELECT", "INSERT"}
     read_write = {"SELECT", "INSERT", "UPDATE", "DELETE"}
     expected = {
-        "ingestion.Event": append_only,
-        "policy.Findings": append_only,
+        "ingestion.Event": append_only | {"UPDATE(payload_jcs)"},
+        "ingestion.Erasure": append_only,
+        "policy.Findings": append_only | {"UPDATE(pii_findings)", "UPDATE(tool_audit)"},
+        "policy.SubjectFingerprint": append_only,
         "ingestion.Session": append_only | session_updates,
         "ingestion.ApiKey": append_only
         | {"UPDATE(name)", "UPDATE(expiry_date)", "UPDATE(revoked)"},
@@ -588,3 +603,28 @@ def test_the_command_needs_postgresql(db):
         pytest.skip("checks the refusal on other databases")
     with pytest.raises(CommandError, match="PostgreSQL"):
         call_command("db_grant_service_role", "--role", "agentops_app")
+
+
+@pytest.mark.postgres
+def test_the_role_erases_behind_the_ledger_and_not_otherwise(service_role):
+    from compliance import erasure
+
+    with django_connected_as(*service_role):
+        session_id = _service_path()
+        session = Session.objects.get(pk=session_id)
+        with connection.cursor() as cursor, pytest.raises(Exception, match="ledger row"):
+            cursor.execute(
+                f"UPDATE {_table('ingestion.Event')} SET payload_jcs = NULL"
+                " WHERE session_id = %s AND sequence_number = 1",
+                [session.pk],
+            )
+        plan = erasure.erasure_plan(session=session, sequence_numbers=[1])
+        erasure.erasure_execute(
+            plan=plan,
+            request_ref="DSR-1",
+            reason="Art. 17",
+            caller=services.Caller.for_command("test", operator="role"),
+        )
+    event = Event.objects.get(session_id=session_id, sequence_number=1)
+    assert event.payload_jcs is None
+    assert apps.get_model("ingestion.Erasure").objects.filter(session_id=session_id).count() == 1

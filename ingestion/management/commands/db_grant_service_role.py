@@ -7,7 +7,8 @@ says, printing the result table by table. A table the policy does not name gets 
 (and is flagged): a new table is classified here before the service may write to it.
 
 What the running service writes, and so the policy: evidence rows (events, verifications,
-policy findings, the export ledger) are only added; sessions move their chain head and seal;
+policy findings, the export ledger, the erasure ledger, subject fingerprints) are only added,
+but for erasure (an event's payload and the findings' previews of it, behind the ledger); sessions move their chain head and seal;
 API keys are created, revoked, renamed or given an expiry (``api_key_create``,
 ``api_key_revoke``, the admin's key pages); projects are created and renamed; the admin
 console logs users in (``auth_user.last_login``, ``django_session``) and records its changes
@@ -64,10 +65,14 @@ SESSION_UPDATE_FIELDS = (
 #: Model label ("app.Model", an auto-created many-to-many table as "app.Model_field") or
 #: table name -> privileges. Labels of apps that are not installed are skipped.
 POLICY: dict[str, tuple[Privilege, ...]] = {
-    # Evidence: rows are only ever added (their migrations' triggers refuse more).
-    "ingestion.Event": APPEND_ONLY,
+    # Evidence: rows are only ever added (their migrations' triggers refuse more). Erasure
+    # withholds a payload and the previews derived from it: the triggers of ingestion/0009
+    # and policy/0003 allow exactly that, behind a row of the erasure ledger.
+    "ingestion.Event": ("SELECT", "INSERT", ("UPDATE", ("payload_jcs",))),
     "ingestion.Verification": APPEND_ONLY,
-    "policy.Findings": APPEND_ONLY,
+    "ingestion.Erasure": APPEND_ONLY,
+    "policy.Findings": ("SELECT", "INSERT", ("UPDATE", ("pii_findings", "tool_audit"))),
+    "policy.SubjectFingerprint": APPEND_ONLY,
     "compliance.ExportRecord": APPEND_ONLY,
     # The triggers of ingestion/0002 still freeze a sealed session's row.
     "ingestion.Session": ("SELECT", "INSERT", ("UPDATE", SESSION_UPDATE_FIELDS)),
