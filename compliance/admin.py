@@ -28,6 +28,7 @@ from django.utils.http import urlencode
 
 from compliance.formatting import duration_text
 from ingestion.admin import ListParamsChecked
+from ingestion.erasure_models import Erasure
 from ingestion.models import Event, EvidenceClass, Session
 from ingestion.selectors import sessions_with_latest_verification
 from policy.masking import Reader
@@ -35,6 +36,7 @@ from policy.models import Findings
 
 from . import changelist, console, labels
 from .admin_views import SessionPagesMixin
+from .erasure_admin import ErasureAdmin, ErasurePagesMixin
 from .models import ExportRecord
 
 admin.site.site_header = "AgentOps Replay — Compliance console"
@@ -302,7 +304,7 @@ class PolicyViolationsFilter(_LatestFindingsFilter):
 
 
 @admin.register(Session)
-class SessionAdmin(SessionPagesMixin, EvidenceAdmin):
+class SessionAdmin(ErasurePagesMixin, SessionPagesMixin, EvidenceAdmin):
     list_display = (
         "short_id",
         "project",
@@ -547,3 +549,6 @@ class ExportRecordAdmin(EvidenceAdmin):
         return format_html(
             '<span class="ao-mono" title="{}">{}…</span>', record.sha256, record.sha256[:12]
         )
+
+
+admin.site.register(Erasure, ErasureAdmin)

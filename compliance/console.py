@@ -26,6 +26,7 @@ from policy.pii import PiiScanner, payload_scan
 from policy.services import scanner_for_project
 
 from . import selectors
+from .erasure import erasure_notes_apply
 from .exports.timeline import event_summary
 from .labels import (
     EVENT_TYPES,
@@ -204,6 +205,7 @@ def session_page(*, session: Session, page_number: Any, raw_allowed: bool) -> Se
 
     for event in stored:
         page.rows.append(_row(event, on_page, covered, scanner, raw_allowed))
+    erasure_notes_apply(page=page, session=session)
     page.exports = list(
         ExportRecord.objects.filter(session=session).order_by("-recorded_at", "-pk")[:LISTED]
     )

@@ -24,6 +24,7 @@ from agentops_sdk import chain
 from django.db import transaction
 from django.utils import timezone
 
+from compliance.exports.erasures import erasure_note
 from compliance.models import ExportRecord
 from ingestion.erasure_models import Erasure
 from ingestion.errors import IngestionError
@@ -282,3 +283,17 @@ def session_erasures(*, session: Session, sequence_numbers: Iterable[int] | None
     if sequence_numbers is not None:
         rows = rows.filter(sequence_number__in=list(sequence_numbers))
     return list(rows)
+
+
+def erasure_notes_apply(*, page: Any, session: Session) -> None:
+    """Show "payload erased on DATE under request REF" for the erased events of a page."""
+    numbers = [row.sequence_number for row in page.rows]
+    if not numbers:
+        return
+    notes = {
+        row.sequence_number: erasure_note(erased_at=row.erased_at, request_ref=row.request_ref)
+        for row in Erasure.objects.filter(session=session, sequence_number__in=numbers)
+    }
+    for row in page.rows:
+        if row.sequence_number in notes:
+            row.payload_text = f"({notes[row.sequence_number]})"

@@ -26,10 +26,11 @@ def raw_payload_allowed(user: Any) -> bool:
     return user.has_perm(RAW_PAYLOAD_PERMISSION)
 
 
-def reviewer_create(*, username: str, password: str, email: str = "") -> Any:
+def reviewer_create(*, username: str, password: str, email: str = "", dpo: bool = False) -> Any:
     """A new staff user in the reviewers group; the password must pass the validators.
 
-    Raises ``ReviewerError`` when the group is missing (migrations not run), the user
+    ``dpo`` also puts the user in the "Data protection officers" group, which may erase
+    personal data. Raises ``ReviewerError`` when the group is missing (migrations not run), the user
     already exists or the password is refused.
     """
     group = Group.objects.filter(name=GROUP_NAME).first()
@@ -48,4 +49,57 @@ def reviewer_create(*, username: str, password: str, email: str = "") -> Any:
             **{User.USERNAME_FIELD: username}, email=email, password=password, is_staff=True
         )
         user.groups.add(group)
+        if dpo:
+            user.groups.add(dpo_group())
     return user
+
+
+DPO_GROUP_NAME = "Data protection officers"
+#: Held explicitly (through the group or granted by name): a superuser without it may not
+#: erase, since superusers otherwise hold every permission implicitly.
+ERASE_PERMISSION = ("ingestion", "erase_personal_data")
+#: What a data protection officer looks at, besides erasing.
+DPO_VIEWABLE = (
+    ("ingestion", "session"),
+    ("ingestion", "event"),
+    ("ingestion", "project"),
+    ("ingestion", "erasure"),
+    ("policy", "findings"),
+    ("compliance", "exportrecord"),
+)
+
+
+def erase_allowed(user: Any) -> bool:
+    """Whether ``user`` holds the erase permission itself (not through superuser status)."""
+    from django.contrib.auth.models import Permission
+    from django.db.models import Q
+
+    if not (user.is_authenticated and user.is_active):
+        return False
+    app_label, codename = ERASE_PERMISSION
+    return (
+        Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+        .filter(Q(group__user=user) | Q(user=user))
+        .exists()
+    )
+
+
+def dpo_group() -> Group:
+    """The "Data protection officers" group with its permissions (made on first use)."""
+    from django.contrib.auth.models import Permission
+
+    group, _ = Group.objects.get_or_create(name=DPO_GROUP_NAME)
+    app_label, codename = ERASE_PERMISSION
+    permissions = list(
+        Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+    )
+    for label, model in DPO_VIEWABLE:
+        permissions += list(
+            Permission.objects.filter(
+                content_type__app_label=label, content_type__model=model, codename=f"view_{model}"
+            )
+        )
+    if not any(p.codename == codename for p in permissions):
+        raise ReviewerError("the erase permission does not exist: run manage.py migrate")
+    group.permissions.add(*permissions)
+    return group

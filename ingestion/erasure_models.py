@@ -46,6 +46,9 @@ class Erasure(models.Model):
     class Meta:
         verbose_name = "erasure"
         verbose_name_plural = "erasure ledger"
+        # Held by the "Data protection officers" group (compliance.reviewers), checked as
+        # held, never implied by superuser status.
+        permissions = [("erase_personal_data", "Can erase personal data (withhold payloads)")]
         constraints = [
             models.UniqueConstraint(
                 fields=["session", "sequence_number"], name="erasure_session_sequence_uniq"

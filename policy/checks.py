@@ -6,7 +6,7 @@ from typing import Any
 
 import phonenumbers
 from django.conf import settings
-from django.core.checks import Error, Warning, register  # noqa: A004
+from django.core.checks import Error, Warning, register
 
 from policy.rules import DEFAULT_POLICY_FILE, PolicyError, policy_load
 from policy.services import policy_path_for_project

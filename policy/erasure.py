@@ -46,9 +46,7 @@ def findings_previews_withdraw(*, session: Session, sequence_numbers: Iterable[i
     if not erased:
         return 0
     changed = 0
-    rows = Findings.objects.filter(session=session).values_list(
-        "pk", "pii_findings", "tool_audit"
-    )
+    rows = Findings.objects.filter(session=session).values_list("pk", "pii_findings", "tool_audit")
     for pk, pii_findings, tool_audit in rows:
         new_pii = _pii_withdrawn(copy.deepcopy(pii_findings), erased)
         new_audit = _audit_withdrawn(copy.deepcopy(tool_audit), erased)

@@ -98,8 +98,10 @@ def event_fingerprints(
                 kind=match.kind, value=text[match.start : match.end], region=scanner.region
             )
             if normalized is not None:
-                yield sequence, match.kind, fingerprint_compute(
-                    kind=match.kind, normalized=normalized, key=key
+                yield (
+                    sequence,
+                    match.kind,
+                    fingerprint_compute(kind=match.kind, normalized=normalized, key=key),
                 )
 
 

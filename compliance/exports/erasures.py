@@ -49,8 +49,6 @@ def erasure_note(*, erased_at: Any, request_ref: str) -> str:
 def erasure_notes(context: ExportContext) -> dict[str, str]:
     """Sequence number (as the timeline prints it) -> the note shown for its payload."""
     return {
-        str(row.sequence_number): erasure_note(
-            erased_at=row.erased_at, request_ref=row.request_ref
-        )
+        str(row.sequence_number): erasure_note(erased_at=row.erased_at, request_ref=row.request_ref)
         for row in _rows(context)
     }

@@ -215,7 +215,16 @@ def test_the_command_dry_runs_by_default_and_executes_with_a_report(tmp_path, ca
     project = project_create("acme")
     session = _session_with_subject(project)
     export_bytes(session, "json")
-    common = ["--project", "acme", "--subject", EMAIL, "--request-ref", "DSR-1", "--reason", "Art 17"]
+    common = [
+        "--project",
+        "acme",
+        "--subject",
+        EMAIL,
+        "--request-ref",
+        "DSR-1",
+        "--reason",
+        "Art 17",
+    ]
     call_command("erase_personal_data", *common)
     out = capsys.readouterr().out
     assert "Would erase (dry run): 1 event(s) in 1 session(s)" in out
@@ -227,7 +236,7 @@ def test_the_command_dry_runs_by_default_and_executes_with_a_report(tmp_path, ca
     report = reading.loads(data)
     assert report["executed"] is True and report["event_count"] == 1
     assert EMAIL.lower() not in data.decode().lower()
-    import rfc8785  # noqa: PLC0415
+    import rfc8785
 
     assert rfc8785.dumps(report) == data
     with pytest.raises(CommandError, match="needs --session"):

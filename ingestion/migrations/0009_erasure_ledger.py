@@ -70,7 +70,7 @@ LEDGER_UNKNOWN_EVENT = "an erasure ledger row must name a stored event and its p
 def _ledger_matches(schema: str, alias: str, extra: str = "") -> str:
     """SQL: a ledger row exists for the event ``alias`` (OLD) names."""
     return (
-        f"EXISTS (SELECT 1 FROM {schema}ingestion_erasure e"
+        f"EXISTS (SELECT 1 FROM {schema}ingestion_erasure e"  # noqa: S608
         f" WHERE e.session_id = {alias}.session_id"
         f" AND e.sequence_number = {alias}.sequence_number"
         f" AND e.event_id = {alias}.event_id AND e.payload_hash = {alias}.payload_hash{extra})"
@@ -110,7 +110,7 @@ def _postgresql_forward(connection) -> list[str]:
             RETURN NEW;
         END
         $$
-        """,
+        """,  # noqa: S608 - constants of this migration, no input
         f"DROP TRIGGER {UPDATE_TRIGGER} ON {schema}.ingestion_event",
         f"""
         CREATE TRIGGER {UPDATE_TRIGGER} BEFORE UPDATE ON {schema}.ingestion_event
@@ -169,7 +169,7 @@ SQLITE_FORWARD = [
            AND v.event_id = NEW.event_id AND v.payload_hash = NEW.payload_hash
     )
     BEGIN SELECT RAISE(ABORT, '{LEDGER_UNKNOWN_EVENT}'); END
-    """,
+    """,  # noqa: S608 - constants of this migration, no input
     *(
         f"CREATE TRIGGER {name} BEFORE {operation} ON ingestion_erasure"
         f" BEGIN SELECT RAISE(ABORT, '{message}'); END"
@@ -262,6 +262,9 @@ class Migration(migrations.Migration):
             options={
                 "verbose_name": "erasure",
                 "verbose_name_plural": "erasure ledger",
+                "permissions": [
+                    ("erase_personal_data", "Can erase personal data (withhold payloads)")
+                ],
                 "indexes": [
                     models.Index(fields=["request_ref"], name="erasure_request_idx"),
                     models.Index(fields=["-erased_at"], name="erasure_erased_at_idx"),

@@ -51,8 +51,7 @@ def erasure_request_check(*, request_ref: str, reason: str) -> tuple[str, str]:
     if len(request_ref) > MAX_REFERENCE or len(reason) > MAX_REASON:
         raise IngestionError(
             "ERASURE_REQUEST_TOO_LONG",
-            f"the request reference is at most {MAX_REFERENCE} characters, the reason "
-            f"{MAX_REASON}",
+            f"the request reference is at most {MAX_REFERENCE} characters, the reason {MAX_REASON}",
             status=400,
         )
     return request_ref, reason

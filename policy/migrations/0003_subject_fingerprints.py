@@ -103,7 +103,7 @@ def _postgresql_forward(connection) -> list[str]:
             RAISE EXCEPTION '{UPDATE_REFUSAL}' USING ERRCODE = 'restrict_violation';
         END
         $$
-        """,
+        """,  # noqa: S608 - constants of this migration, no input
         f"DROP TRIGGER {UPDATE_TRIGGER} ON {schema}.policy_findings",
         f"CREATE TRIGGER {UPDATE_TRIGGER} BEFORE UPDATE ON {schema}.policy_findings"
         f" FOR EACH ROW EXECUTE FUNCTION {schema}.policy_findings_erase_only()",
@@ -141,12 +141,13 @@ _SQLITE_ERASED = (
     " AND e.sequence_number = json_extract({value}, '$.{field}'))"
 )
 _SQLITE_EXPECTED_PII = f"""
-    (SELECT json_group_array(CASE WHEN {_SQLITE_ERASED.format(value="f.value",
-                                                              field="sequence_number")}
+    (SELECT json_group_array(CASE WHEN {
+    _SQLITE_ERASED.format(value="f.value", field="sequence_number")
+}
                                   THEN json_set(f.value, '$.preview', json('null'))
                                   ELSE json(f.value) END)
        FROM json_each(OLD.pii_findings) f)
-"""
+"""  # noqa: S608 - constants of this migration, no input
 _SQLITE_EXPECTED_AUDIT = f"""
     CASE WHEN json_type(OLD.tool_audit, '$.calls') = 'array' THEN
         json_set(OLD.tool_audit, '$.calls', json((
@@ -159,7 +160,7 @@ _SQLITE_EXPECTED_AUDIT = f"""
                      ELSE json(c.value) END)
               FROM json_each(OLD.tool_audit, '$.calls') c)))
     ELSE json(OLD.tool_audit) END
-"""
+"""  # noqa: S608 - constants of this migration, no input
 _SQLITE_UNCHANGED = " AND ".join(f"NEW.{column} IS OLD.{column}" for column in FINDINGS_COLUMNS)
 
 
@@ -175,7 +176,7 @@ def _sqlite_forward() -> list[str]:
             AND json(NEW.tool_audit) IS {_SQLITE_EXPECTED_AUDIT}
         )
         BEGIN SELECT RAISE(ABORT, '{UPDATE_REFUSAL}'); END
-        """,
+        """,  # noqa: S608 - constants of this migration, no input
         *(
             f"CREATE TRIGGER {name} BEFORE {operation} ON policy_subjectfingerprint"
             f" BEGIN SELECT RAISE(ABORT, '{message}'); END"
@@ -195,9 +196,7 @@ def _sqlite_reverse(connection) -> list[str]:
 def _run(schema_editor, forward: bool) -> None:
     connection = schema_editor.connection
     if connection.vendor == "postgresql":
-        statements = (
-            _postgresql_forward(connection) if forward else _postgresql_reverse(connection)
-        )
+        statements = _postgresql_forward(connection) if forward else _postgresql_reverse(connection)
     elif connection.vendor == "sqlite":
         statements = _sqlite_forward() if forward else _sqlite_reverse(connection)
     else:

@@ -9,9 +9,9 @@ from django.db import IntegrityError, connection, transaction
 from django.db.utils import DatabaseError
 from django.utils import timezone
 
+from ingestion import services
 from ingestion.models import Event, Session
 from ingestion.tests.factories import project_create, proposal_build, session_create
-from ingestion import services
 from policy.models import Findings
 from policy.services import session_findings_evaluate
 

@@ -12,7 +12,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from compliance.reviewers import GROUP_NAME, ReviewerError, reviewer_create
+from compliance.reviewers import DPO_GROUP_NAME, GROUP_NAME, ReviewerError, reviewer_create
 
 
 class Command(BaseCommand):
@@ -22,18 +22,28 @@ class Command(BaseCommand):
         parser.add_argument("username")
         parser.add_argument("--email", default="")
         parser.add_argument(
+            "--dpo",
+            action="store_true",
+            help='also a data protection officer: may erase personal data ("Data protection'
+            ' officers" group)',
+        )
+        parser.add_argument(
             "--password-stdin",
             action="store_true",
             help="read the password from the first line of standard input",
         )
 
-    def handle(self, *args, username: str, email: str, password_stdin: bool, **options):
+    def handle(
+        self, *args, username: str, email: str, password_stdin: bool, dpo: bool = False, **options
+    ):
         password = self._password_read(from_stdin=password_stdin)
         try:
-            reviewer_create(username=username, password=password, email=email)
+            reviewer_create(username=username, password=password, email=email, dpo=dpo)
         except ReviewerError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"created reviewer {username!r} in the group {GROUP_NAME!r}")
+        if dpo:
+            self.stdout.write(f"{username!r} is also in the group {DPO_GROUP_NAME!r}")
 
     def _password_read(self, *, from_stdin: bool) -> str:
         if from_stdin:

@@ -8,7 +8,8 @@ says, printing the result table by table. A table the policy does not name gets 
 
 What the running service writes, and so the policy: evidence rows (events, verifications,
 policy findings, the export ledger, the erasure ledger, subject fingerprints) are only added,
-but for erasure (an event's payload and the findings' previews of it, behind the ledger); sessions move their chain head and seal;
+but for erasure (an event's payload and the findings' previews of it, behind the ledger);
+sessions move their chain head and seal;
 API keys are created, revoked, renamed or given an expiry (``api_key_create``,
 ``api_key_revoke``, the admin's key pages); projects are created and renamed; the admin
 console logs users in (``auth_user.last_login``, ``django_session``) and records its changes
