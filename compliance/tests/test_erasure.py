@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from io import StringIO
 from pathlib import Path
 
 import pytest
 from agentops_sdk import reading, seal
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from compliance import erasure
 from compliance.tests.factories import export_bytes
@@ -241,3 +243,17 @@ def test_the_command_dry_runs_by_default_and_executes_with_a_report(tmp_path, ca
     assert rfc8785.dumps(report) == data
     with pytest.raises(CommandError, match="needs --session"):
         call_command("erase_personal_data", "--events", "1", "--request-ref", "x", "--reason", "y")
+
+
+def test_sessions_without_fingerprints_get_them_from_the_command():
+    project = project_create("acme")
+    session = _session_with_subject(project)
+    with connection.cursor() as cursor:  # as if evaluated before fingerprints existed
+        # Dropped inside the test's transaction: rolled back with it.
+        on = " ON policy_subjectfingerprint" if connection.vendor == "postgresql" else ""
+        cursor.execute(f"DROP TRIGGER policy_fingerprint_no_delete{on}")
+        cursor.execute("DELETE FROM policy_subjectfingerprint")
+    assert erasure.erasure_plan(project=project, subject=EMAIL).sessions == []
+    call_command("subject_fingerprints_record", "--project", "acme", stdout=StringIO())
+    plan = erasure.erasure_plan(project=project, subject=EMAIL)
+    assert [entry.session.pk for entry in plan.sessions] == [session.pk]
