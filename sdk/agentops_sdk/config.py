@@ -23,6 +23,10 @@ setting                environment variable            default
 ``max_payload_bytes``  ``AGENTOPS_MAX_PAYLOAD_BYTES``  262,144 (the service's default limit)
 ``instance_id``        ``AGENTOPS_INSTANCE_ID``        ``sdk-`` + 12 random hex digits; the
                                                        ``authority_id`` of local sessions
+``payload_nonce``      ``AGENTOPS_PAYLOAD_NONCE``      true: each recorded payload gets a random
+                                                       128-bit ``nonce`` field (32 hex digits), so
+                                                       the hash of an erased payload confirms no
+                                                       guess of its content
 =====================  ==============================  =============================================
 
 A malformed value (``AGENTOPS_BATCH_SIZE=lots``) raises ``ValueError`` naming the variable when
@@ -69,6 +73,7 @@ class ClientConfig:
     shutdown_timeout: float = 5.0
     max_payload_bytes: int = 256 * 1024
     instance_id: str = ""
+    payload_nonce: bool = True
 
     @classmethod
     def resolve(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ClientConfig:

@@ -264,7 +264,7 @@ def test_one_client_keeps_concurrent_sessions_apart(tmp_path: Path) -> None:
     for session, who in ((first, "a"), (second, "b")):
         events = read_events(session)
         assert {e["session_id"] for e in events} == {session.session_id}
-        assert events[1]["payload"] == {"who": who}
+        assert events[1]["payload"] == {"who": who, "nonce": events[1]["payload"]["nonce"]}
         assert verify(events)["status"] == "PASS"
 
 
@@ -324,3 +324,36 @@ def test_an_explicit_local_dir_means_local_mode_whatever_the_environment(
     monkeypatch.setenv("AGENTOPS_SERVER_URL", "http://127.0.0.1:9")
     assert ClientConfig.resolve(local_dir=str(tmp_path)).mode == "local"
     assert ClientConfig.resolve(api_key="k").mode == "remote"
+
+
+def test_each_payload_gets_a_random_128_bit_nonce_by_default(tmp_path: Path) -> None:
+    client = local_client(tmp_path)
+    session = client.session("bot")
+    session.snapshot({"email": "jane@example.org"})
+    session.snapshot({"email": "jane@example.org"})
+    session.snapshot({})
+    session.end()
+    client.close()
+    payloads = [e["payload"] for e in read_events(session)[1:4]]
+    nonces = [p["nonce"] for p in payloads]
+    assert all(len(n) == 32 and int(n, 16) >= 0 for n in nonces)
+    assert len(set(nonces)) == 3  # the same content hashes differently each time
+    assert payloads[0] == {"nonce": nonces[0], "email": "jane@example.org"}
+    assert payloads[2] == {"nonce": nonces[2]}
+    hashes = [e["payload_hash"] for e in read_events(session)[1:3]]
+    assert hashes[0] != hashes[1]
+
+
+def test_the_nonce_can_be_switched_off_and_a_nonce_of_the_agent_is_kept(tmp_path: Path) -> None:
+    client = local_client(tmp_path, payload_nonce=False)
+    session = client.session("bot")
+    session.snapshot({"email": "jane@example.org"})
+    session.end()
+    client.close()
+    assert read_events(session)[1]["payload"] == {"email": "jane@example.org"}
+    client = local_client(tmp_path / "own")
+    session = client.session("bot")
+    session.snapshot({"nonce": "mine"})
+    session.end()
+    client.close()
+    assert read_events(session)[1]["payload"] == {"nonce": "mine"}

@@ -123,7 +123,12 @@ def types_of(events: list[dict[str, Any]]) -> list[str]:
 
 
 def of_type(events: list[dict[str, Any]], event_type: str) -> list[dict[str, Any]]:
-    return [event["payload"] for event in events if event["event_type"] == event_type]
+    """The payloads of ``event_type``, without the random nonce the client adds."""
+    return [
+        {key: value for key, value in event["payload"].items() if key != "nonce"}
+        for event in events
+        if event["event_type"] == event_type
+    ]
 
 
 def test_a_tool_calling_agent_maps_to_model_and_tool_events(tmp_path: Path) -> None:
