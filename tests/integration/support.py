@@ -27,10 +27,11 @@ def stored_events(session_id: str) -> list[dict[str, Any]]:
 
 
 def agent_payloads(events: list[dict[str, Any]]) -> list[tuple[str, Any]]:
-    """``(event_type, payload)`` of the events an agent records (not the SDK's own)."""
+    """``(event_type, payload)`` of the events an agent records (not the SDK's own), without
+    the random nonce the client adds to each payload."""
     own = {"SESSION_START", "SESSION_END", "LOG_DROP", "CHAIN_SEAL"}
     return [
-        (event["event_type"], event["payload"])
+        (event["event_type"], {k: v for k, v in event["payload"].items() if k != "nonce"})
         for event in events
         if event["event_type"] not in own
     ]
