@@ -297,3 +297,26 @@ def erasure_notes_apply(*, page: Any, session: Session) -> None:
     for row in page.rows:
         if row.sequence_number in notes:
             row.payload_text = f"({notes[row.sequence_number]})"
+
+
+def erasures_unrecorded(*, sessions: Iterable[Session] | None = None) -> dict[Any, list[int]]:
+    """Session id -> sequence numbers of events whose stored payload is missing although the
+    erasure ledger records no erasure of them: a payload removed behind the triggers' back
+    (the owner's rights), which verification alone cannot tell from a recorded erasure."""
+    from django.db.models import Exists, OuterRef
+
+    withheld = Event.objects.filter(payload_jcs__isnull=True).exclude(
+        Exists(
+            Erasure.objects.filter(
+                session_id=OuterRef("session_id"), sequence_number=OuterRef("sequence_number")
+            )
+        )
+    )
+    if sessions is not None:
+        withheld = withheld.filter(session__in=list(sessions))
+    found: dict[Any, list[int]] = defaultdict(list)
+    for session_id, sequence in withheld.order_by("session_id", "sequence_number").values_list(
+        "session_id", "sequence_number"
+    ):
+        found[session_id].append(sequence)
+    return dict(found)

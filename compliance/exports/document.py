@@ -34,7 +34,7 @@ from .. import selectors, statements
 from ..canonical import Canonical, canonical_array, canonical_write
 from ..lazyjson import LazyArray
 from .context import Actor, ExportContext, rfc3339
-from .erasures import erasures_section
+from .erasures import erasures_section, unrecorded_notice
 from .redaction import MARKER
 
 # 1.1: the export signature covers the whole document; a masked copy says so (redaction).
@@ -106,6 +106,9 @@ def notices(context: ExportContext) -> list[str]:
     found = []
     if context.redaction is not None:
         found.append(context.redaction.notice())
+    unrecorded = unrecorded_notice(context)
+    if unrecorded:
+        found.append(unrecorded)
     if context.no_events:
         found.append(statements.NO_EVENTS)
     elif context.report.get("status") != "PASS":

@@ -26,6 +26,35 @@ def _rows(context: ExportContext) -> list[Erasure]:
     )
 
 
+#: The export's notice when a payload was withheld in the database behind the ledger's back.
+UNRECORDED_NOTICE = (
+    "The stored payloads of events {sequences} are missing, and the erasure ledger records no "
+    "erasure of them: they were removed outside the service (the database's append-only "
+    "guarantee was set aside). The chain still verifies, since a payload may be withheld, but "
+    "this is not a recorded erasure."
+)
+
+
+def unrecorded_notice(context: ExportContext) -> str | None:
+    """A notice naming the events this export withholds because the database no longer holds
+    their payload, though the ledger records no erasure (none for a masked copy's own
+    withholding, which leaves the database as it was)."""
+    from ingestion.models import Event
+
+    withheld = [n for n in context.report.get("redacted_events") or [] if isinstance(n, int)]
+    if not withheld:
+        return None
+    missing = set(
+        Event.objects.filter(
+            session=context.session, sequence_number__in=withheld, payload_jcs__isnull=True
+        ).values_list("sequence_number", flat=True)
+    )
+    missing -= {row.sequence_number for row in _rows(context)}
+    if not missing:
+        return None
+    return UNRECORDED_NOTICE.format(sequences=", ".join(map(str, sorted(missing))))
+
+
 def erasures_section(context: ExportContext) -> list[dict[str, Any]]:
     """One entry per erased event of the export, in sequence order (empty: none)."""
     return [

@@ -102,3 +102,42 @@ def test_a_stored_payload_that_is_not_json_is_reported_not_raised():
     report = services.session_verify(session=session, trigger=VerificationTrigger.API)
     assert report["status"] == "FAIL"
     assert {v["sequence_number"] for v in report["violations"]} == {2}
+
+
+# --- an owner who erases without the ledger ------------------------------------------------
+
+
+def test_an_owner_who_erases_without_the_ledger_is_told_apart_from_a_recorded_erasure(tmp_path):
+    from compliance import erasure
+
+    session = session_sealed()
+    plan = erasure.erasure_plan(session=session, sequence_numbers=[2])
+    erasure.erasure_execute(
+        plan=plan,
+        request_ref="DSR-1",
+        reason="Art. 17",
+        caller=services.Caller.for_command("drill", operator="dpo"),
+    )
+    call_command("erasure_audit", stdout=StringIO())  # the recorded erasure is in order
+    event = Event.objects.get(session=session, sequence_number=ALTERED)
+    with triggers_disabled("ingestion_event"), connection.cursor() as cursor:
+        cursor.execute("UPDATE ingestion_event SET payload_jcs = NULL WHERE id = %s", [event.pk])
+
+    # The chain itself still verifies: a payload may be withheld (spec §3).
+    report = services.session_verify(session=session, trigger=VerificationTrigger.COMMAND)
+    assert report["status"] == "PASS" and report["redacted_events"] == [2, ALTERED]
+    # The ledger tells the two apart.
+    out = StringIO()
+    with pytest.raises(CommandError, match="1 session"):
+        call_command("erasure_audit", stdout=out)
+    assert f"payload of event(s) {ALTERED} missing" in out.getvalue()
+    rendered = export_render(
+        session=session, fmt="json", actor=Actor.for_command("drill", operator="auditor")
+    )
+    with rendered.file:
+        document = json.loads(rendered.file.read())
+    assert [e["sequence_number"] for e in document["erasures"]] == [2]
+    assert any(
+        f"events {ALTERED} are missing" in notice and "records no erasure" in notice
+        for notice in document["notices"]
+    )
