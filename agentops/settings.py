@@ -198,7 +198,7 @@ AGENTOPS_BATCH_CHECKS = ["policy.services.batch_check"]
 AGENTOPS_SEAL_HOOKS = ["policy.services.seal_hook"]
 AGENTOPS_PII_DEFAULT_REGION = env("AGENTOPS_PII_DEFAULT_REGION", default="US")
 # Key of the subject fingerprints (policy.subjects): HMAC-SHA-256 of normalized personal data,
-# so that erasure finds a data subject's events. Empty: derived from SECRET_KEY, with a warning.
+# so that erasure finds a data subject's events. Empty: derived from SECRET_KEY (logged warning).
 AGENTOPS_SUBJECT_KEY = env("AGENTOPS_SUBJECT_KEY", default="")
 # Project name -> policy file (relative to the repository); other projects use the default.
 AGENTOPS_POLICY_FILES = env.dict("AGENTOPS_POLICY_FILES", default={})

@@ -17,6 +17,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from ingestion.admin import ListParamsChecked
 from ingestion.errors import IngestionError
 from ingestion.models import Session
 
@@ -130,7 +131,7 @@ class ErasurePagesMixin:
         return redirect(self._page_url(session))
 
 
-class ErasureAdmin(admin.ModelAdmin):
+class ErasureAdmin(ListParamsChecked, admin.ModelAdmin):
     """The erasure ledger, read-only for everyone."""
 
     list_display = ("erased_at", "request_ref", "session", "sequence_number", "actor", "reason")

@@ -6,7 +6,7 @@ from typing import Any
 
 import phonenumbers
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import Error, register
 
 from policy.rules import DEFAULT_POLICY_FILE, PolicyError, policy_load
 from policy.services import policy_path_for_project
@@ -38,19 +38,3 @@ def policy_settings_check(app_configs: Any = None, **kwargs: Any) -> list[Error]
         except PolicyError as exc:
             errors.append(Error(f"{what} cannot be loaded", hint=str(exc), id="policy.E003"))
     return errors
-
-
-@register()
-def subject_key_check(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
-    """Fingerprints under a key derived from SECRET_KEY are lost when SECRET_KEY rotates."""
-    if getattr(settings, "AGENTOPS_SUBJECT_KEY", ""):
-        return []
-    return [
-        Warning(
-            "AGENTOPS_SUBJECT_KEY is not set: subject fingerprints use a key derived from "
-            "SECRET_KEY",
-            hint="Set AGENTOPS_SUBJECT_KEY to a long random secret of its own; after changing "
-            "it, run manage.py subject_fingerprints_record.",
-            id="policy.W004",
-        )
-    ]

@@ -9,15 +9,19 @@ kinds the detectors know. What is stored is ``HMAC-SHA-256(key, kind + ":" + nor
 - IBAN: ``stdnum.iban.compact`` (upper case, no spaces: the country letters are part of it).
 
 The key is the setting ``AGENTOPS_SUBJECT_KEY``. Unset, it is derived from ``SECRET_KEY``
-(HMAC of a fixed label) and the system check ``agentops.W010`` warns: rotating SECRET_KEY
-would then orphan every stored fingerprint. Changing the key makes the stored fingerprints
-useless until ``manage.py subject_fingerprints_record`` has recorded them again.
+(HMAC of a fixed label); the ``policy.subjects`` logger warns once per process and
+``erase_personal_data`` says so, since rotating SECRET_KEY would then orphan every stored
+fingerprint. Not a system check: a deployment that has not set it yet must still start.
+Changing the key makes the stored fingerprints useless until
+``manage.py subject_fingerprints_record`` has recorded them again.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+import logging
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -27,16 +31,32 @@ from stdnum import iban as stdnum_iban
 
 from policy.pii import PiiScanner, payload_strings, region_configured, scanner_build, text_scan
 
+logger = logging.getLogger(__name__)
+
 #: The kinds that identify a person, and so can be searched for.
 SUBJECT_KINDS = ("email", "phone", "ssn", "card", "iban")
 _DERIVATION_LABEL = b"agentops-subject-fingerprint-key-v1"
 
 
+def subject_key_derived() -> bool:
+    """Whether the key is derived from SECRET_KEY (AGENTOPS_SUBJECT_KEY is not set)."""
+    return not (getattr(settings, "AGENTOPS_SUBJECT_KEY", "") or "")
+
+
+@functools.cache
+def _derivation_warn() -> None:
+    logger.warning(
+        "AGENTOPS_SUBJECT_KEY is not set: subject fingerprints use a key derived from "
+        "SECRET_KEY, so rotating SECRET_KEY orphans them (run manage.py "
+        "subject_fingerprints_record after setting or changing the key)"
+    )
+
+
 def subject_key() -> bytes:
     """The fingerprint key: AGENTOPS_SUBJECT_KEY, or one derived from SECRET_KEY."""
-    configured = getattr(settings, "AGENTOPS_SUBJECT_KEY", "") or ""
-    if configured:
-        return configured.encode()
+    if not subject_key_derived():
+        return str(settings.AGENTOPS_SUBJECT_KEY).encode()
+    _derivation_warn()
     return hmac.new(settings.SECRET_KEY.encode(), _DERIVATION_LABEL, hashlib.sha256).digest()
 
 

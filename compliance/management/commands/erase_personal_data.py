@@ -29,6 +29,7 @@ from compliance.erasure import (
 from ingestion.errors import IngestionError
 from ingestion.models import Project, Session
 from ingestion.services import Caller
+from policy.subjects import subject_key_derived
 
 
 def _numbers(text: str) -> list[int]:
@@ -81,6 +82,11 @@ class Command(BaseCommand):
         except IngestionError as exc:
             raise CommandError(f"{exc.code}: {exc.message} {exc.details or ''}".strip()) from exc
         self._print(plan, report, options["execute"])
+        if subject_key_derived():
+            self.stderr.write(
+                "note: AGENTOPS_SUBJECT_KEY is not set; subject fingerprints use a key derived"
+                " from SECRET_KEY"
+            )
         if options["report"]:
             options["report"].write_bytes(erasure_report_bytes(report))
             self.stdout.write(f"report written to {options['report']}")
