@@ -14,6 +14,7 @@ the process that erases; other worker processes drop the texts as their caches t
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,9 +31,9 @@ from ingestion.erasure_models import Erasure
 from ingestion.errors import IngestionError
 from ingestion.models import Event, Project, Session
 from ingestion.services import Caller
-from ingestion.services.erasure import erasure_request_check, events_erase
+from ingestion.services.erasure import erasure_request_check, events_erase_many
 from policy import pii
-from policy.erasure import findings_previews_withdraw
+from policy.erasure import findings_previews_withdraw_many
 from policy.models import SubjectFingerprint
 from policy.subjects import subject_fingerprints
 
@@ -126,50 +127,65 @@ def erasure_plan(
 
 
 def _planned_sessions(wanted: dict[Any, set[int] | None], project: Project | None):
-    planned = []
     by_id = Session.objects.select_related("project").in_bulk(list(wanted))
-    for session_id in sorted(wanted, key=str):
+    for session_id in wanted:
         session = by_id.get(session_id)
         if session is None or (project is not None and session.project_id != project.pk):
             raise IngestionError("SESSION_NOT_FOUND", "no such session", status=404)
-        numbers = wanted[session_id]
-        events = Event.objects.filter(session=session).exclude(event_type=chain.SEAL_EVENT_TYPE)
-        if numbers is not None:
-            events = events.filter(sequence_number__in=numbers)
-        rows = events.order_by("sequence_number").values_list(
-            "sequence_number", "event_id", "event_type", "payload_hash", "payload_jcs"
+    ordered = sorted(wanted, key=str)
+    entries = {pk: PlannedSession(by_id[pk]) for pk in ordered}
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start : start + _CHUNK]
+        events = Event.objects.filter(session_id__in=chunk).exclude(
+            event_type=chain.SEAL_EVENT_TYPE
         )
-        entry = PlannedSession(session)
-        for sequence, event_id, event_type, payload_hash, payload_jcs in rows.iterator():
-            entry.events.append(
+        if all(wanted[pk] is not None for pk in chunk):
+            numbers = sorted({n for pk in chunk for n in wanted[pk] or ()})
+            events = events.filter(sequence_number__in=numbers)
+        rows = events.order_by("session_id", "sequence_number").values_list(
+            "session_id", "sequence_number", "event_id", "event_type", "payload_hash", "payload_jcs"
+        )
+        for session_id, sequence, event_id, event_type, payload_hash, payload_jcs in rows:
+            numbers_wanted = wanted[session_id]
+            if numbers_wanted is not None and sequence not in numbers_wanted:
+                continue
+            entries[session_id].events.append(
                 PlannedEvent(sequence, event_id, event_type, payload_hash, payload_jcs is None)
             )
-        if numbers is not None:
-            missing = sorted(numbers - {e.sequence_number for e in entry.events})
-            if missing:
-                raise IngestionError(
-                    "ERASURE_EVENT_NOT_FOUND",
-                    "the session holds no producer event with these sequence numbers",
-                    status=404,
-                    details={"session_id": str(session.pk), "sequence_numbers": missing},
-                )
-        if entry.events:
-            planned.append(entry)
-    return planned
+    for pk in ordered:
+        numbers_wanted = wanted[pk]
+        if numbers_wanted is None:
+            continue
+        missing = sorted(numbers_wanted - {e.sequence_number for e in entries[pk].events})
+        if missing:
+            raise IngestionError(
+                "ERASURE_EVENT_NOT_FOUND",
+                "the session holds no producer event with these sequence numbers",
+                status=404,
+                details={"session_id": str(pk), "sequence_numbers": missing},
+            )
+    return [entry for entry in entries.values() if entry.events]
+
+
+_CHUNK = 500
 
 
 def _exports_handing_out(sessions: list[PlannedSession]) -> list[ExportRecord]:
     """Exports of these sessions that held at least one of the payloads in full: every
     export but a masked one, which withheld each payload holding personal data."""
+    first = {e.session.pk: min(x.sequence_number for x in e.events) for e in sessions}
+    ids = list(first)
     found: list[ExportRecord] = []
-    for entry in sessions:
-        first = min(e.sequence_number for e in entry.events)
-        records = (
-            ExportRecord.objects.filter(session=entry.session, redacted=False)
-            .exclude(last_sequence_number__lt=first)
-            .order_by("recorded_at", "pk")
+    for start in range(0, len(ids), _CHUNK):
+        records = ExportRecord.objects.filter(
+            session_id__in=ids[start : start + _CHUNK], redacted=False
+        ).order_by("recorded_at", "pk")
+        found.extend(
+            r
+            for r in records
+            if r.last_sequence_number is None or r.last_sequence_number >= first[r.session_id]
         )
-        found.extend(records)
+    found.sort(key=lambda r: (r.recorded_at, r.pk))
     return found
 
 
@@ -247,18 +263,18 @@ def erasure_execute(
     request_ref, reason = erasure_request_check(request_ref=request_ref, reason=reason)
     erased_now: dict[tuple[str, int], bool] = {}
     with transaction.atomic():
-        for entry in plan.sessions:
-            results = events_erase(
-                session=entry.session,
-                sequence_numbers=[e.sequence_number for e in entry.events],
-                request_ref=request_ref,
-                reason=reason,
-                caller=caller,
-            )
-            fresh = [r.sequence_number for r in results if r.erased_now]
-            findings_previews_withdraw(session=entry.session, sequence_numbers=fresh)
-            for result in results:
-                erased_now[(result.session_id, result.sequence_number)] = result.erased_now
+        results = events_erase_many(
+            targets={e.session: [x.sequence_number for x in e.events] for e in plan.sessions},
+            request_ref=request_ref,
+            reason=reason,
+            caller=caller,
+        )
+        fresh: dict[Any, list[int]] = defaultdict(list)
+        for result in results:
+            erased_now[(result.session_id, result.sequence_number)] = result.erased_now
+            if result.erased_now:
+                fresh[uuid.UUID(result.session_id)].append(result.sequence_number)
+        findings_previews_withdraw_many(targets=fresh)
     # The scanner's in-process cache holds recently scanned texts: drop them.
     pii.scan_cache_clear()
     return erasure_report(

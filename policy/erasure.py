@@ -9,7 +9,7 @@ preview of each argument of an erased TOOL_CALL in the tool audit.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ingestion.models import Session
@@ -42,18 +42,29 @@ def _audit_withdrawn(tool_audit: Any, erased: set[int]) -> Any:
 def findings_previews_withdraw(*, session: Session, sequence_numbers: Iterable[int]) -> int:
     """Null the previews of ``sequence_numbers`` in every stored findings row of ``session``;
     returns how many rows changed."""
-    erased = set(sequence_numbers)
-    if not erased:
-        return 0
-    changed = 0
-    rows = Findings.objects.filter(session=session).values_list("pk", "pii_findings", "tool_audit")
-    for pk, pii_findings, tool_audit in rows:
-        new_pii = _pii_withdrawn(copy.deepcopy(pii_findings), erased)
-        new_audit = _audit_withdrawn(copy.deepcopy(tool_audit), erased)
-        if new_pii != pii_findings or new_audit != tool_audit:
-            Findings.objects.filter(pk=pk).update(pii_findings=new_pii, tool_audit=new_audit)
-            changed += 1
-    return changed
+    return findings_previews_withdraw_many(targets={session.pk: sequence_numbers})
+
+
+def findings_previews_withdraw_many(*, targets: Mapping[Any, Iterable[int]]) -> int:
+    """``findings_previews_withdraw`` for many sessions (session id -> sequence numbers)."""
+    erased = {pk: set(numbers) for pk, numbers in targets.items() if numbers}
+    ids = list(erased)
+    changed: list[Findings] = []
+    for start in range(0, len(ids), 500):
+        rows = Findings.objects.filter(session_id__in=ids[start : start + 500]).values_list(
+            "pk", "session_id", "pii_findings", "tool_audit"
+        )
+        for pk, session_id, pii_findings, tool_audit in rows:
+            numbers = erased[session_id]
+            new_pii = _pii_withdrawn(copy.deepcopy(pii_findings), numbers)
+            new_audit = _audit_withdrawn(copy.deepcopy(tool_audit), numbers)
+            if new_pii != pii_findings or new_audit != tool_audit:
+                changed.append(Findings(pk=pk, pii_findings=new_pii, tool_audit=new_audit))
+    for row in changed:  # one UPDATE each: the trigger checks each row against the ledger
+        Findings.objects.filter(pk=row.pk).update(
+            pii_findings=row.pii_findings, tool_audit=row.tool_audit
+        )
+    return len(changed)
 
 
 def preview_shown(preview: Any) -> str:

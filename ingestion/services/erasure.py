@@ -12,7 +12,7 @@ event, no error). Erasing an already erased event is a no-op, so re-running is i
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -65,34 +65,77 @@ def events_erase(
     reason: str,
     caller: Caller,
 ) -> list[ErasedEvent]:
-    """Withhold the payloads of ``session``'s events at ``sequence_numbers``.
+    """Withhold the payloads of ``session``'s events at ``sequence_numbers``; see
+    ``events_erase_many``."""
+    return events_erase_many(
+        targets={session: sequence_numbers}, request_ref=request_ref, reason=reason, caller=caller
+    )
+
+
+def _locked_rows(targets: dict[Session, list[int]]) -> list[tuple]:
+    """The wanted events' rows, locked, in (session, sequence) order: the one order every
+    erasure locks in, so two erasures never deadlock."""
+    by_id = {session.pk: session for session in targets}
+    ordered = sorted(by_id, key=str)
+    rows: list[tuple] = []
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start : start + _CHUNK]
+        numbers = sorted({n for pk in chunk for n in targets[by_id[pk]]})
+        found = (
+            Event.objects.select_for_update()
+            .filter(session_id__in=chunk, sequence_number__in=numbers)
+            .order_by("session_id", "sequence_number")
+            .values_list(
+                "pk",
+                "session_id",
+                "sequence_number",
+                "event_id",
+                "payload_hash",
+                "event_type",
+                "payload_jcs",
+            )
+        )
+        wanted = {(pk, n) for pk in chunk for n in targets[by_id[pk]]}
+        rows.extend(row for row in found if (row[1], row[2]) in wanted)
+    return rows
+
+
+_CHUNK = 500
+
+
+def events_erase_many(
+    *,
+    targets: Mapping[Session, Iterable[int]],
+    request_ref: str,
+    reason: str,
+    caller: Caller,
+) -> list[ErasedEvent]:
+    """Withhold the payloads of the events at the sequence numbers ``targets`` names for each
+    session, in one transaction: the ledger rows first, then the payloads.
 
     Call inside a transaction of your own to add more to it (the findings' previews);
-    otherwise this opens one. Sequence numbers the session does not hold are refused
+    otherwise this opens one. Sequence numbers a session does not hold are refused
     (``ERASURE_EVENT_NOT_FOUND``), nothing changed. A CHAIN_SEAL is never erased: its
-    payload is the service's own signature, not anybody's data.
+    payload is the service's own signature, not anybody's data. Events already withheld
+    are left as they are (``erased_now`` False).
     """
     request_ref, reason = erasure_request_check(request_ref=request_ref, reason=reason)
-    wanted = sorted(set(sequence_numbers))
+    wanted = {session: sorted(set(numbers)) for session, numbers in targets.items()}
+    by_id = {session.pk: session for session in wanted}
     with transaction.atomic():
-        # The lock serializes erasures (and appends to the same rows cannot exist: events
-        # are never updated otherwise). Ordered, so two erasures never deadlock.
-        rows = list(
-            Event.objects.select_for_update()
-            .filter(session=session, sequence_number__in=wanted)
-            .order_by("sequence_number")
-            .values_list("sequence_number", "event_id", "payload_hash", "event_type", "payload_jcs")
-        )
-        found = {row[0] for row in rows}
-        missing = [n for n in wanted if n not in found]
-        if missing:
-            raise IngestionError(
-                "ERASURE_EVENT_NOT_FOUND",
-                "the session holds no event with these sequence numbers",
-                status=404,
-                details={"session_id": str(session.pk), "sequence_numbers": missing},
-            )
-        sealed = [row[0] for row in rows if row[3] == "CHAIN_SEAL"]
+        # The lock serializes erasures (appends never touch stored rows).
+        rows = _locked_rows(wanted)
+        found = {(row[1], row[2]) for row in rows}
+        for session, numbers in wanted.items():
+            missing = [n for n in numbers if (session.pk, n) not in found]
+            if missing:
+                raise IngestionError(
+                    "ERASURE_EVENT_NOT_FOUND",
+                    "the session holds no event with these sequence numbers",
+                    status=404,
+                    details={"session_id": str(session.pk), "sequence_numbers": missing},
+                )
+        sealed = [row[2] for row in rows if row[5] == "CHAIN_SEAL"]
         if sealed:
             raise IngestionError(
                 "ERASURE_SEAL_REFUSED",
@@ -101,11 +144,11 @@ def events_erase(
                 details={"sequence_numbers": sealed},
             )
         now = timezone.now()
-        to_erase = [row for row in rows if row[4] is not None]
+        to_erase = [row for row in rows if row[6] is not None]
         Erasure.objects.bulk_create(
             [
                 Erasure(
-                    session=session,
+                    session=by_id[session_id],
                     sequence_number=sequence,
                     event_id=event_id,
                     payload_hash=payload_hash,
@@ -115,15 +158,15 @@ def events_erase(
                     actor=caller.name[:300],
                     user=caller.user,
                 )
-                for sequence, event_id, payload_hash, _, _ in to_erase
-            ]
+                for _, session_id, sequence, event_id, payload_hash, _, _ in to_erase
+            ],
+            batch_size=1000,
         )
-        if to_erase:
-            Event.objects.filter(
-                session=session, sequence_number__in=[row[0] for row in to_erase]
-            ).update(payload_jcs=None)
+        pks = [row[0] for row in to_erase]
+        for start in range(0, len(pks), 1000):
+            Event.objects.filter(pk__in=pks[start : start + 1000]).update(payload_jcs=None)
     erased_now = {row[0] for row in to_erase}
     return [
-        ErasedEvent(str(session.pk), sequence, event_id, payload_hash, sequence in erased_now)
-        for sequence, event_id, payload_hash, _, _ in rows
+        ErasedEvent(str(session_id), sequence, event_id, payload_hash, pk in erased_now)
+        for pk, session_id, sequence, event_id, payload_hash, _, _ in rows
     ]
