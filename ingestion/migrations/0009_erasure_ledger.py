@@ -111,6 +111,16 @@ def _postgresql_forward(connection) -> list[str]:
         END
         $$
         """,  # noqa: S608 - constants of this migration, no input
+        # A refusal of its own rather than 0002's ingestion_refuse, so that either can be
+        # reversed without the other.
+        f"""
+        CREATE FUNCTION {schema}.ingestion_erasure_refuse() RETURNS trigger
+        LANGUAGE plpgsql {search_path} AS $$
+        BEGIN
+            RAISE EXCEPTION '%', TG_ARGV[0] USING ERRCODE = 'restrict_violation';
+        END
+        $$
+        """,
         f"DROP TRIGGER {UPDATE_TRIGGER} ON {schema}.ingestion_event",
         f"""
         CREATE TRIGGER {UPDATE_TRIGGER} BEFORE UPDATE ON {schema}.ingestion_event
@@ -122,11 +132,12 @@ def _postgresql_forward(connection) -> list[str]:
         """,
         *(
             f"CREATE TRIGGER {name} BEFORE {operation} ON {schema}.ingestion_erasure"
-            f" FOR EACH ROW EXECUTE FUNCTION {schema}.ingestion_refuse('{message}')"
+            f" FOR EACH ROW EXECUTE FUNCTION {schema}.ingestion_erasure_refuse('{message}')"
             for name, (operation, message) in LEDGER_REFUSALS.items()
         ),
         f"CREATE TRIGGER {LEDGER_TRUNCATE[0]} BEFORE TRUNCATE ON {schema}.ingestion_erasure"
-        f" FOR EACH STATEMENT EXECUTE FUNCTION {schema}.ingestion_refuse('{LEDGER_TRUNCATE[1]}')",
+        f" FOR EACH STATEMENT"
+        f" EXECUTE FUNCTION {schema}.ingestion_erasure_refuse('{LEDGER_TRUNCATE[1]}')",
     ]
 
 
@@ -146,6 +157,7 @@ POSTGRESQL_REVERSE = [
     f"DROP TRIGGER {UPDATE_TRIGGER} ON ingestion_event",
     _original_update_trigger("postgresql"),
     "DROP FUNCTION ingestion_erasure_stamp()",
+    "DROP FUNCTION ingestion_erasure_refuse()",
     "DROP FUNCTION ingestion_event_erase_only()",
 ]
 

@@ -104,16 +104,26 @@ def _postgresql_forward(connection) -> list[str]:
         END
         $$
         """,  # noqa: S608 - constants of this migration, no input
+        # A refusal of its own rather than 0002's policy_refuse, so that either can be
+        # reversed without the other.
+        f"""
+        CREATE FUNCTION {schema}.policy_fingerprint_refuse() RETURNS trigger
+        LANGUAGE plpgsql {search_path} AS $$
+        BEGIN
+            RAISE EXCEPTION '%', TG_ARGV[0] USING ERRCODE = 'restrict_violation';
+        END
+        $$
+        """,
         f"DROP TRIGGER {UPDATE_TRIGGER} ON {schema}.policy_findings",
         f"CREATE TRIGGER {UPDATE_TRIGGER} BEFORE UPDATE ON {schema}.policy_findings"
         f" FOR EACH ROW EXECUTE FUNCTION {schema}.policy_findings_erase_only()",
         *(
             f"CREATE TRIGGER {name} BEFORE {operation} ON {schema}.policy_subjectfingerprint"
-            f" FOR EACH ROW EXECUTE FUNCTION {schema}.policy_refuse('{message}')"
+            f" FOR EACH ROW EXECUTE FUNCTION {schema}.policy_fingerprint_refuse('{message}')"
             for name, (operation, message) in FP_REFUSALS.items()
         ),
         f"CREATE TRIGGER {FP_TRUNCATE[0]} BEFORE TRUNCATE ON {schema}.policy_subjectfingerprint"
-        f" FOR EACH STATEMENT EXECUTE FUNCTION {schema}.policy_refuse('{FP_TRUNCATE[1]}')",
+        f" FOR EACH STATEMENT EXECUTE FUNCTION {schema}.policy_fingerprint_refuse('{FP_TRUNCATE[1]}')",
     ]
 
 
@@ -133,6 +143,7 @@ def _postgresql_reverse(connection) -> list[str]:
         f"DROP TRIGGER {UPDATE_TRIGGER} ON policy_findings",
         _original_update_trigger(connection),
         "DROP FUNCTION policy_findings_erase_only()",
+        "DROP FUNCTION policy_fingerprint_refuse()",
     ]
 
 
