@@ -367,3 +367,6 @@ class Verification(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise AppendOnlyError("verifications cannot be deleted")
+
+
+from .transparency.models import LogLeaf, LogNode, TreeHead  # noqa: E402, F401
