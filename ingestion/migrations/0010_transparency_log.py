@@ -147,9 +147,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 "verbose_name": "signed tree head",
-                "indexes": [
-                    models.Index(fields=["tree_size", "-id"], name="treehead_size_idx")
-                ],
+                "indexes": [models.Index(fields=["tree_size", "-id"], name="treehead_size_idx")],
             },
         ),
         migrations.RunPython(create_triggers, drop_triggers),

@@ -64,9 +64,7 @@ def log_leaf_append(*, session_id: str, seal_payload: Mapping[str, Any]) -> LogL
     # The complete subtrees this leaf closes: while the position is odd, its left sibling
     # (complete already) and the new node make their parent.
     level, position, carry = 0, index, digest
-    siblings = _nodes_fetch(
-        (lvl, (index >> lvl) - 1) for lvl in range(64) if (index >> lvl) & 1
-    )
+    siblings = _nodes_fetch((lvl, (index >> lvl) - 1) for lvl in range(64) if (index >> lvl) & 1)
     nodes = [LogNode(level=0, position=index, hash=digest.hex())]
     while position & 1:
         carry = merkle.node_hash(siblings[(level, position - 1)], carry)
@@ -218,6 +216,10 @@ def tree_head_get(*, tree_size: int | None = None) -> TreeHead:
             details={} if tree_size is None else {"tree_size": tree_size},
         )
     return head
+
+
+def tree_head_exists() -> bool:
+    return TreeHead.objects.exists()
 
 
 def tree_head_covering(*, leaf_index: int) -> TreeHead:

@@ -123,7 +123,10 @@ def _proofs_check(count, data):
         altered[data.draw(st.integers(0, len(proof) - 1))] = b"\x00" * 32
         with pytest.raises(merkle.ProofError):
             merkle.verify_consistency(
-                first=first, second=second, first_root=first_root, second_root=second_root,
+                first=first,
+                second=second,
+                first_root=first_root,
+                second_root=second_root,
                 proof=altered,
             )
 
