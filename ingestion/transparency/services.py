@@ -223,8 +223,12 @@ def tree_head_exists() -> bool:
 
 
 def tree_head_covering(*, leaf_index: int) -> TreeHead:
-    """The latest signed head that holds the leaf; one is signed now if none does yet."""
-    head = TreeHead.objects.filter(tree_size__gt=leaf_index).order_by("-id").first()
+    """The first signed head that holds the leaf; one is signed now if none does yet.
+
+    The first, not the latest: the answer never changes once given, so an export written
+    twice (once to hash it, once to sign it) states the same head both times.
+    """
+    head = TreeHead.objects.filter(tree_size__gt=leaf_index).order_by("id").first()
     return head if head is not None else tree_head_sign()
 
 
