@@ -99,6 +99,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         require_authoritative=args.require_authoritative,
     )
 
+    if args.tsa_cert is not None:
+        from .tsa import tsa_available
+
+        if not tsa_available():
+            return _error("--tsa-cert needs rfc3161-client: pip install 'agentops-sdk[tsa]'")
     try:
         report = verify_file(
             args.file,
