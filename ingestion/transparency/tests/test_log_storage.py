@@ -3,6 +3,7 @@ with the SDK's verifier (by property), append-only tables, signed tree heads."""
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import pytest
@@ -260,3 +261,43 @@ def test_the_models_refuse_changes():
         leaf.save()
     with pytest.raises(AppendOnlyError):
         leaf.delete()
+
+
+log_migration = importlib.import_module("ingestion.migrations.0010_transparency_log")
+
+
+class _Editor:
+    """What the migration's functions use of a schema editor."""
+
+    connection = connection
+
+    def execute(self, sql, params=None):
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+
+
+def test_the_log_triggers_reverse_and_reapply_cleanly():
+    _synthetic_leaves(1)
+    log.tree_head_sign()
+    log_migration.drop_triggers(None, _Editor())
+    _execute("UPDATE ingestion_logleaf SET leaf = 'changed'")
+    log_migration.create_triggers(None, _Editor())
+    for table, what, _ in TABLES:
+        with pytest.raises(IntegrityError, match=f"append-only: {what} cannot be deleted"):
+            _execute(f"DELETE FROM {table}")
+    assert LogLeaf.objects.get().leaf == "changed"
+
+
+@pytest.mark.postgres
+def test_the_log_trigger_function_runs_with_a_fixed_search_path():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT p.proconfig, n.nspname = current_schema() FROM pg_proc p"
+            " JOIN pg_namespace n ON n.oid = p.pronamespace"
+            " WHERE p.proname = 'ingestion_log_refuse'"
+        )
+        [(config, in_schema)] = cursor.fetchall()
+        cursor.execute("SELECT current_schema()")
+        schema = cursor.fetchone()[0]
+    assert in_schema
+    assert config == [f"search_path={schema}, pg_temp"]
