@@ -340,6 +340,16 @@ def main() -> None:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
           f"on {os.cpu_count()} CPUs (shared with other work)")  # fmt: skip
+    from _common import summary_print
+
+    summary_print(
+        "log",
+        [
+            [row[0] + " (p95 ms)", row[2], f"<= {PROOF_TARGET_MS:g} ms", row[5] == "yes"]
+            for row in rows[:2]
+        ]
+        + [[row[0], row[1], "-", True] for row in rows[2:]],
+    )
 
 
 if __name__ == "__main__":
