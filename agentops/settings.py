@@ -178,6 +178,10 @@ AGENTOPS_DEV_SEAL_KEY_FILE = env(
 AGENTOPS_REQUIRE_SEAL_KEY = env.bool("AGENTOPS_REQUIRE_SEAL_KEY", default=False)
 # Public keys (files: PEM or raw base64) of retired sealing keys; old seals keep verifying.
 AGENTOPS_RETIRED_PUBLIC_KEYS = env.list("AGENTOPS_RETIRED_PUBLIC_KEYS", default=[])
+# Transparency log: a signed tree head at least this often (seconds) while seals arrive, and
+# an RFC 3161 time-stamping authority that timestamps each head when set.
+AGENTOPS_LOG_STH_INTERVAL = env.int("AGENTOPS_LOG_STH_INTERVAL", default=60)
+AGENTOPS_TSA_URL = env("AGENTOPS_TSA_URL", default="")
 
 AGENTOPS_MAX_EVENTS_PER_REQUEST = env.int("AGENTOPS_MAX_EVENTS_PER_REQUEST", default=1000)
 AGENTOPS_MAX_REQUEST_BYTES = env.int("AGENTOPS_MAX_REQUEST_BYTES", default=5 * 1024 * 1024)

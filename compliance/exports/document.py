@@ -36,6 +36,7 @@ from ..lazyjson import LazyArray
 from .context import Actor, ExportContext, rfc3339
 from .erasures import erasures_section, unrecorded_notice
 from .redaction import MARKER
+from .transparency import transparency_section
 
 # 1.1: the export signature covers the whole document; a masked copy says so (redaction).
 EXPORT_VERSION = "1.1"
@@ -83,6 +84,7 @@ def compliance_document(*, context: ExportContext, actor: Actor) -> dict[str, An
         "verification": report,
         "evidence_class": report.get("evidence_class"),
         "chain_of_custody": custody_section(context, actor),
+        "transparency": transparency_section(context),
         "events": Canonical(_events_array(context)),
         "findings": findings_section(context),
         "disclaimer": statements.DISCLAIMER,

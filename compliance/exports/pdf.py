@@ -35,6 +35,7 @@ from .document import (
 )
 from .erasures import erasure_notes, erasures_section
 from .timeline import LINE_WIDTH, sequence_width
+from .transparency import transparency_section, transparency_statement
 
 # WeasyPrint turns fontTools' logger up to DEBUG while it subsets fonts, to collect the
 # warnings it then logs itself as "weasyprint" warnings; propagated to the root handler, that
@@ -352,6 +353,7 @@ def report_context(
         "summary": _summary(context),
         "verification": _verification(context),
         "custody": _custody(context, actor, json_export),
+        "transparency_statement": transparency_statement(transparency_section(context)),
         "policy": _policy(context),
         "findings_problem": context.findings_problem,
         "timeline_header": context.timeline.header() if context.timeline else "",

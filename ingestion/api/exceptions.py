@@ -54,6 +54,9 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
         "too many requests for this key, or failed authentications from this address; "
         "retry after Retry-After seconds",
     ),
+    "LOG_SIZE_INVALID": (400, "a tree size, leaf range or proof the transparency log never had"),
+    "TREE_HEAD_NOT_FOUND": (404, "no signed tree head of that size"),
+    "LOG_ENTRY_NOT_FOUND": (404, "the session has no entry in the transparency log"),
     "SERVICE_UNAVAILABLE": (503, "the database is unavailable; retry later"),
     "BAD_REQUEST": (400, "refused before reaching the API (e.g. a Host header not allowed)"),
     "INTERNAL_ERROR": (500, "an unexpected error; reported to the operators"),

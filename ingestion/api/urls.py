@@ -1,6 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from ..transparency import api as log_api
 from . import views
 
 urlpatterns = [
@@ -20,6 +21,10 @@ urlpatterns = [
     ),
     path("api/v1/verify", views.VerifyView.as_view(), name="verify"),
     path("api/v1/keys", views.KeysView.as_view(), name="keys"),
+    path("api/v1/log/tree-head", log_api.TreeHeadView.as_view(), name="log-tree-head"),
+    path("api/v1/log/inclusion", log_api.InclusionView.as_view(), name="log-inclusion"),
+    path("api/v1/log/consistency", log_api.ConsistencyView.as_view(), name="log-consistency"),
+    path("api/v1/log/leaves", log_api.LeavesView.as_view(), name="log-leaves"),
     path("healthz", views.HealthView.as_view(), name="healthz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -17,6 +17,7 @@ from django.utils import timezone
 from .. import keys, selectors
 from ..errors import IngestionError
 from ..models import Event, EvidenceClass, Session, VerificationTrigger
+from ..transparency.services import log_leaf_append
 from .callers import Caller
 from .sessions import configured_callables, copy_state, locked_session
 from .verification import verification_record, verify_with_service_keys
@@ -142,6 +143,8 @@ def _seal(
             verified_at=now,
             last=(envelope["sequence_number"], envelope["event_hash"]),
         )
+        # Last in the transaction: the log's lock is held from here to the commit.
+        log_leaf_append(session_id=session_id, seal_payload=payload)
         if report.get("status") != "PASS":
             logger.warning(
                 "sealed session %s fails verification: %s",

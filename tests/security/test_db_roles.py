@@ -239,6 +239,19 @@ def _forbidden_statements() -> list[str]:
             f"UPDATE {fingerprints} SET kind = ''",
             f"DELETE FROM {fingerprints}",
         ]
+    log_columns = {
+        "ingestion.LogLeaf": "leaf",
+        "ingestion.LogNode": "hash",
+        "ingestion.TreeHead": "key_id",
+    }
+    for label, column in log_columns.items():
+        if _model_exists(label):
+            table = _table(label)
+            statements += [
+                f"UPDATE {table} SET {column} = ''",
+                f"DELETE FROM {table}",
+                f"TRUNCATE {table}",
+            ]
     if apps.is_installed("compliance"):
         ledger = _table("compliance.ExportRecord")
         statements += [
@@ -460,6 +473,9 @@ def test_grants_follow_the_policy_and_the_command_is_idempotent(service_role):
     assert first["django_migrations"] == {"SELECT"}
     if _model_exists("ingestion.Verification"):
         assert first[_table("ingestion.Verification")] == append_only
+    for label in ("ingestion.LogLeaf", "ingestion.LogNode", "ingestion.TreeHead"):
+        if _model_exists(label):
+            assert first[_table(label)] == append_only, label
     if "agentops_cache" in first:
         assert first["agentops_cache"] == read_write
     assert not any("TRUNCATE" in grants or "TRIGGER" in grants for grants in first.values())

@@ -7,9 +7,10 @@ says, printing the result table by table. A table the policy does not name gets 
 (and is flagged): a new table is classified here before the service may write to it.
 
 What the running service writes, and so the policy: evidence rows (events, verifications,
-policy findings, the export ledger, the erasure ledger, subject fingerprints) are only added,
-but for erasure (an event's payload and the findings' previews of it, behind the ledger);
-sessions move their chain head and seal;
+policy findings, the export ledger, the erasure ledger, subject fingerprints, the
+transparency log's leaves, subtrees and tree heads) are only added, but for erasure (an
+event's payload and the findings' previews of it, behind the ledger); sessions move their
+chain head and seal;
 API keys are created, revoked, renamed or given an expiry (``api_key_create``,
 ``api_key_revoke``, the admin's key pages); projects are created and renamed; the admin
 console logs users in (``auth_user.last_login``, ``django_session``) and records its changes
@@ -75,6 +76,10 @@ POLICY: dict[str, tuple[Privilege, ...]] = {
     "policy.Findings": ("SELECT", "INSERT", ("UPDATE", ("pii_findings", "tool_audit"))),
     "policy.SubjectFingerprint": APPEND_ONLY,
     "compliance.ExportRecord": APPEND_ONLY,
+    # The transparency log: leaves, complete subtrees and signed tree heads (ingestion/0010).
+    "ingestion.LogLeaf": APPEND_ONLY,
+    "ingestion.LogNode": APPEND_ONLY,
+    "ingestion.TreeHead": APPEND_ONLY,
     # The triggers of ingestion/0002 still freeze a sealed session's row.
     "ingestion.Session": ("SELECT", "INSERT", ("UPDATE", SESSION_UPDATE_FIELDS)),
     # Never deleted (events name them), never moved, never un-revoked (ingestion/0004, 0005).

@@ -17,7 +17,8 @@ def _argument_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agentops-verify",
         description="Verify an AgentOps session log (JSONL) or compliance export (JSON) "
-        "offline. Exit status: 0 verified, 1 verification failed, 2 unusable input.",
+        "offline. Exit status: 0 verified, 1 verification failed, 2 unusable input. "
+        "'agentops-verify log-monitor --help': watch the service's transparency log.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("file", help="a .jsonl event log or a compliance .json export")
@@ -39,6 +40,11 @@ def _argument_parser() -> argparse.ArgumentParser:
         "(as published by the service)",
     )
     parser.add_argument(
+        "--tsa-cert",
+        metavar="PEM_OR_DER_PATH",
+        help="check the RFC 3161 token of the export's log tree head against this TSA certificate",
+    )
+    parser.add_argument(
         "--reject-local-authority",
         action="store_true",
         help="fail sessions whose hashes were computed by the SDK itself",
@@ -51,6 +57,13 @@ def _argument_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _read(path: str | None) -> bytes | None:
+    if path is None:
+        return None
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
 def _error(message: str) -> int:
     print(f"agentops-verify: {_printable(message)}", file=sys.stderr)
     return 2
@@ -58,7 +71,12 @@ def _error(message: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``agentops-verify``: 0 when the log verifies, 1 when it does not, 2 for unusable input."""
-    args = _argument_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["log-monitor"]:
+        from .monitor import main as monitor_main
+
+        return monitor_main(arguments[1:])
+    args = _argument_parser().parse_args(arguments)
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
@@ -81,6 +99,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         require_authoritative=args.require_authoritative,
     )
 
+    if args.tsa_cert is not None:
+        from .tsa import tsa_available
+
+        if not tsa_available():
+            return _error("--tsa-cert needs rfc3161-client: pip install 'agentops-sdk[tsa]'")
     try:
         report = verify_file(
             args.file,
@@ -88,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             trusted_key_ids=key_ids,
             policy=policy,
             workers=None,  # large files on every usable CPU
+            tsa_certificate=_read(args.tsa_cert),
         )
     except LogFormatError as exc:
         return _error(f"{args.file}: {exc}")

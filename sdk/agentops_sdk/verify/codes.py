@@ -30,6 +30,8 @@ POLICY_VIOLATION = "POLICY_VIOLATION"
 #: A compliance export whose export signature does not verify: some part of the document
 #: (session, findings, custody, notices...) was changed after the service signed it.
 EXPORT_SIGNATURE_INVALID = "EXPORT_SIGNATURE_INVALID"
+#: The export's transparency section does not prove the session's entry in the log.
+LOG_INCLUSION_INVALID = "LOG_INCLUSION_INVALID"
 
 # Evidence classes and the reasons a server session is only partial (spec §7).
 AUTHORITATIVE_EVIDENCE = "AUTHORITATIVE_EVIDENCE"

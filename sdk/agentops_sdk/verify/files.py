@@ -17,6 +17,7 @@ from .codes import EXPORT_FORMAT, FORMAT_EXPORT, FORMAT_JSONL, VerifyPolicy
 from .events import _event_checks
 from .export_signature import export_signature_check
 from .session import _SessionCheck
+from .transparency import log_inclusion_check
 from .workers import _PARALLEL_MIN_BYTES, _check_jsonl_in_workers, _usable_cpus
 
 LogFormatError = reading.LogFormatError
@@ -142,8 +143,13 @@ def verify_file(
     policy: VerifyPolicy | Mapping[str, Any] | None = None,
     workers: int | None = 1,
     max_line_bytes: int | None = None,
+    tsa_certificate: bytes | None = None,
 ) -> dict[str, Any]:
     """Verify a JSONL log or a compliance export; raises ``LogFormatError`` or ``OSError``.
+
+    An export's ``transparency`` section is checked with the trusted keys (and the RFC 3161
+    token of its tree head against ``tsa_certificate``, PEM or DER, when given): the report's
+    ``log_inclusion`` (verify/transparency.py).
 
     The file is read by ``agentops_sdk.reading``; a JSONL line longer than ``max_line_bytes``
     (default ``reading.MAX_LINE_BYTES``) is refused.
@@ -188,6 +194,9 @@ def verify_file(
             trusted_keys=keys,
             trusted_key_ids=key_ids,
         )
+        check.log = log_inclusion_check(
+            source.document, trusted=check.trusted, tsa_certificate=tsa_certificate
+        )
     return check.report()
 
 
@@ -197,6 +206,7 @@ def verify_export(
     trusted_keys: Iterable[Ed25519PublicKey] = (),
     trusted_key_ids: Iterable[str] = (),
     policy: VerifyPolicy | Mapping[str, Any] | None = None,
+    tsa_certificate: bytes | None = None,
 ) -> dict[str, Any]:
     """Verify a parsed compliance export: its events (chain and seal) and its export
     signature, which covers the rest of the document. Raises ``LogFormatError`` when it is
@@ -215,5 +225,8 @@ def verify_export(
         add(_event_checks(event))
     check.export = export_signature_check(
         document, trusted_keys=trusted_keys, trusted_key_ids=trusted_key_ids
+    )
+    check.log = log_inclusion_check(
+        document, trusted=check.trusted, tsa_certificate=tsa_certificate
     )
     return check.report()

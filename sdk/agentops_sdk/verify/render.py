@@ -150,6 +150,8 @@ def render_text(report: Mapping[str, Any]) -> str:
         ("Redacted events", ", ".join(map(str, redacted)) if redacted else "none"),
         ("Specification", report["spec_version"]),
     ]
+    if "log_inclusion" in report:
+        details.append(("Transparency log", _LOG_WORDS.get(report["log_inclusion"], "-")))
     width = max(len(label) for label, _ in details)
     for label, value in details:
         shown = "-" if value is None else _printable(value)
@@ -160,3 +162,11 @@ def render_text(report: Mapping[str, Any]) -> str:
     lines.append("")
     lines.append(_DISCLAIMER)
     return "\n".join(lines)
+
+
+_LOG_WORDS = {
+    "verified": "verified: the session is an entry of the service's signed public log",
+    "absent": "absent: the export states no entry in the service's log",
+    "unchecked": "not checked: the tree head's key is not among the trusted keys",
+    "invalid": "INVALID: see the violations",
+}

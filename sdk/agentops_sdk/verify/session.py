@@ -23,6 +23,7 @@ from .codes import (
     INVALID_SEAL,
     KEY_NOT_TRUSTED,
     LOG_DROP_PRESENT,
+    LOG_INCLUSION_INVALID,
     MISSING_FIELD,
     MISSING_SESSION_END,
     MIXED,
@@ -70,6 +71,8 @@ class _SessionCheck:
             self.trusted.append((embedded_key, seal.key_id(embedded_key)))
 
         self.violations: list[dict[str, Any]] = []
+        # (status, problem) of an export's transparency section (verify/transparency.py).
+        self.log: tuple[str, str | None] | None = None
         self.position = 0  # events consumed so far
         self.seal_count = 0
         self.session_id: str | None = None  # set by the first event that has one
@@ -348,6 +351,8 @@ class _SessionCheck:
             self.flag(EMPTY_LOG, "the log holds no events")
         if self.export is not None and self.export.signature_valid is False:
             self.flag(EXPORT_SIGNATURE_INVALID, self.export.problem or "")
+        if self.log is not None and self.log[1] is not None:
+            self.flag(LOG_INCLUSION_INVALID, self.log[1])
         authority = MIXED if self.mixed else self.authority
         evidence_class, reasons = self._evidence() if not self.violations else (None, [])
 
@@ -390,6 +395,8 @@ class _SessionCheck:
         if self.export is not None:
             report["export_signature"] = self.export.section()
             report["coverage"] = self.export.coverage(self.seal_report)
+        if self.log is not None:
+            report["log_inclusion"] = self.log[0]
         return report
 
     def _evidence(self) -> tuple[str, list[str]]:

@@ -1,0 +1,1 @@
+"""The service-wide transparency log of seals (RFC 9162)."""
