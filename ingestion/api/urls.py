@@ -1,6 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from ..otlp.views import OtlpTracesView
 from . import views
 
 urlpatterns = [
@@ -18,6 +19,9 @@ urlpatterns = [
         views.SessionSealView.as_view(),
         name="session-seal",
     ),
+    # OTLP/HTTP: exporters append /v1/traces to their configured endpoint.
+    path("v1/traces", OtlpTracesView.as_view(), name="otlp-traces"),
+    path("api/v1/otlp/v1/traces", OtlpTracesView.as_view(), name="otlp-traces-api"),
     path("api/v1/verify", views.VerifyView.as_view(), name="verify"),
     path("api/v1/keys", views.KeysView.as_view(), name="keys"),
     path("healthz", views.HealthView.as_view(), name="healthz"),

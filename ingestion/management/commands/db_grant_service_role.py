@@ -67,6 +67,7 @@ POLICY: dict[str, tuple[Privilege, ...]] = {
     # Evidence: rows are only ever added (their migrations' triggers refuse more).
     "ingestion.Event": APPEND_ONLY,
     "ingestion.Verification": APPEND_ONLY,
+    "ingestion.SpanReceipt": APPEND_ONLY,
     "policy.Findings": APPEND_ONLY,
     "compliance.ExportRecord": APPEND_ONLY,
     # The triggers of ingestion/0002 still freeze a sealed session's row.
