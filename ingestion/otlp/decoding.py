@@ -494,5 +494,3 @@ def spans_decode(data: bytes, *, media_type: str, encoding: str = "") -> list[Ot
                 details={"span_id": span.span_id, "path": exc.path, "reason": exc.reason},
             ) from None
     return spans
-
-

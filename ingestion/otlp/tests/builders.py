@@ -271,3 +271,34 @@ def genai_agent_run(conversation: str | None = None, *, fail_tool: bool = False)
         end=410,
     )
     return [chat1, tool, chat2, root_span]
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited field in protobuf's wire format."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def deeply_nested_request(depth: int) -> bytes:
+    """One span whose attribute nests ``depth`` arrays, written in the wire format by hand
+    (the protobuf runtime refuses to build a message that deep)."""
+    value = _field(1, b"leaf")  # AnyValue.string_value
+    for _ in range(depth):
+        value = _field(5, _field(1, value))  # AnyValue.array_value(ArrayValue.values)
+    attribute = _field(1, b"deep") + _field(2, value)  # KeyValue(key, value)
+    plain = trace_pb2.Span(
+        trace_id=bytes.fromhex(trace_id()), span_id=bytes.fromhex(span_id()), name="deep"
+    ).SerializeToString()
+    span_bytes = plain + _field(9, attribute)  # Span.attributes
+    scope_spans = _field(2, span_bytes)  # ScopeSpans.spans
+    resource_spans = _field(2, scope_spans)  # ResourceSpans.scope_spans
+    return _field(1, resource_spans)  # ExportTraceServiceRequest.resource_spans
