@@ -103,15 +103,28 @@ def conversation_of(span: OtlpSpan) -> str | None:
 
 
 def agent_id_of(spans: list[OtlpSpan]) -> str:
-    for span in spans:
+    """The session's agent: the root span's agent name, else the service's name, else any
+    span's agent name. Decided when the session's first spans arrive."""
+
+    def agent_name(span: OtlpSpan) -> str | None:
         for key in AGENT_NAME_KEYS:
             value = span.attributes.get(key)
             if isinstance(value, str) and value:
-                return value[:200]
-    for span in spans:
-        value = span.resource.get("service.name")
-        if isinstance(value, str) and value:
-            return value[:200]
+                return value
+        return None
+
+    roots = [name for s in spans if s.parent_span_id is None and (name := agent_name(s))]
+    services = [
+        name
+        for s in spans
+        if isinstance(name := s.resource.get("service.name"), str)
+        and name
+        and not name.startswith("unknown_service")
+    ]
+    others = [name for s in spans if (name := agent_name(s))]
+    for candidates in (roots, services, others):
+        if candidates:
+            return candidates[0][:200]
     return "otel-agent"
 
 
