@@ -81,6 +81,7 @@ class OtlpSpan:
     resource: dict[str, Any] = field(default_factory=dict)
     scope_name: str = ""
     scope_version: str = ""
+    digest: str = ""  # content_hash(), computed once when the span is read
 
     def content(self) -> dict[str, Any]:
         """Everything the exporter said about the span: what a re-send must repeat."""
@@ -101,7 +102,9 @@ class OtlpSpan:
         }
 
     def content_hash(self) -> str:
-        return chain.sha256_hex(chain.canonicalize(self.content()))
+        if not self.digest:
+            self.digest = chain.sha256_hex(chain.canonicalize(self.content()))
+        return self.digest
 
 
 def _invalid(message: str, **details: Any) -> IngestionError:
@@ -485,7 +488,7 @@ def spans_decode(data: bytes, *, media_type: str, encoding: str = "") -> list[Ot
     spans = spans_from_protobuf(body, lim) if media_type == PROTOBUF else spans_from_json(body, lim)
     for index, span in enumerate(spans):
         try:
-            chain.canonicalize(span.content())
+            span.content_hash()
         except chain.NonCanonicalValueError as exc:
             raise IngestionError(
                 "NON_CANONICAL_VALUE",

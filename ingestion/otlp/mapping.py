@@ -142,6 +142,7 @@ def source_of(span: OtlpSpan) -> str:
 
 
 def _otel(span: OtlpSpan) -> dict[str, Any]:
+    """The span's identity and times; computed once per span, shared by its events."""
     return {
         "trace_id": span.trace_id,
         "span_id": span.span_id,
@@ -210,7 +211,7 @@ def _common(span: OtlpSpan, attributes: dict[str, Any]) -> dict[str, Any]:
     return common
 
 
-def _model_events(span: OtlpSpan) -> list[tuple[str, int, dict[str, Any]]]:
+def _model_events(span: OtlpSpan, otel: dict[str, Any]) -> list[tuple[str, int, dict[str, Any]]]:
     attrs = span.attributes
     model = _first(attrs, "gen_ai.response.model", "gen_ai.request.model", "llm.model_name")
     request_model = _first(attrs, "gen_ai.request.model", "llm.model_name") or model
@@ -227,7 +228,7 @@ def _model_events(span: OtlpSpan) -> list[tuple[str, int, dict[str, Any]]]:
         else ([] if messages is None else [messages]),
         "content_captured": messages is not None,
         "provider": provider,
-        "otel": _otel(span),
+        "otel": otel,
     }
     instructions = attrs.get("gen_ai.system_instructions")
     if instructions is not None:
@@ -258,12 +259,12 @@ def _model_events(span: OtlpSpan) -> list[tuple[str, int, dict[str, Any]]]:
         "content_captured": output is not None,
         "usage": {k: v for k, v in usage.items() if v is not None},
         "latency_ms": max(0, (span.end_ns - span.start_ns) // 1_000_000),
-        "otel": _otel(span),
+        "otel": otel,
     }
     return [("MODEL_REQUEST", span.start_ns, request), ("MODEL_RESPONSE", span.end_ns, response)]
 
 
-def _tool_events(span: OtlpSpan) -> list[tuple[str, int, dict[str, Any]]]:
+def _tool_events(span: OtlpSpan, otel: dict[str, Any]) -> list[tuple[str, int, dict[str, Any]]]:
     attrs = span.attributes
     name = _first(attrs, "gen_ai.tool.name", "tool.name") or span.name or "unknown"
     call_id = _first(attrs, "gen_ai.tool.call.id", "tool_call.id")
@@ -277,7 +278,7 @@ def _tool_events(span: OtlpSpan) -> list[tuple[str, int, dict[str, Any]]]:
         "tool_name": str(name),
         "call_id": call_id,
         "args": args,
-        "otel": _otel(span),
+        "otel": otel,
         **_common(span, _rest(span, _TOOL_KEYS)),
     }
     outcome = {
@@ -285,12 +286,12 @@ def _tool_events(span: OtlpSpan) -> list[tuple[str, int, dict[str, Any]]]:
         "call_id": call_id,
         "status": "error" if span.status_code == "ERROR" else "success",
         "result": result,
-        "otel": _otel(span),
+        "otel": otel,
     }
     return [("TOOL_CALL", span.start_ns, call), ("TOOL_RESULT", span.end_ns, outcome)]
 
 
-def _annotation(span: OtlpSpan, kind: str) -> tuple[str, int, dict[str, Any]]:
+def _annotation(span: OtlpSpan, kind: str, otel: dict[str, Any]) -> tuple[str, int, dict[str, Any]]:
     content = {"span_name": span.name, "span_type": kind, **_common(span, dict(span.attributes))}
     for key in ("input.value", "output.value"):
         if key in span.attributes:
@@ -302,12 +303,12 @@ def _annotation(span: OtlpSpan, kind: str) -> tuple[str, int, dict[str, Any]]:
             "annotator_id": source_of(span),
             "annotation_type": "comment",
             "content": content,
-            "otel": _otel(span),
+            "otel": otel,
         },
     )
 
 
-def _errors(span: OtlpSpan) -> list[tuple[str, int, dict[str, Any]]]:
+def _errors(span: OtlpSpan, otel: dict[str, Any]) -> list[tuple[str, int, dict[str, Any]]]:
     """An ERROR for each exception event, or one for an error status without any."""
     found = []
     fatal = span.parent_span_id is None
@@ -324,7 +325,7 @@ def _errors(span: OtlpSpan) -> list[tuple[str, int, dict[str, Any]]]:
                     "error_type": str(attrs.get("exception.type") or "exception"),
                     "message": message[: chain.MAX_ERROR_MESSAGE_CHARS],
                     "fatal": fatal,
-                    "otel": _otel(span),
+                    "otel": otel,
                 },
             )
         )
@@ -338,7 +339,7 @@ def _errors(span: OtlpSpan) -> list[tuple[str, int, dict[str, Any]]]:
                     "error_type": str(span.attributes.get("error.type") or "SpanStatusError"),
                     "message": message[: chain.MAX_ERROR_MESSAGE_CHARS],
                     "fatal": fatal,
-                    "otel": _otel(span),
+                    "otel": otel,
                 },
             )
         )
@@ -366,13 +367,14 @@ def _proposal(
 def span_proposals(span: OtlpSpan, *, session_id: str) -> list[dict[str, Any]]:
     """The proposed events of one span, in the order they are appended."""
     kind = span_kind(span)
+    otel = _otel(span)
     if kind == "model":
-        events = _model_events(span)
+        events = _model_events(span, otel)
     elif kind == "tool":
-        events = _tool_events(span)
+        events = _tool_events(span, otel)
     else:
-        events = [_annotation(span, kind)]
-    events += _errors(span)
+        events = [_annotation(span, kind, otel)]
+    events += _errors(span, otel)
     return [
         _proposal(session_id, span, f"{index}:{event_type}", event_type, ns, payload)
         for index, (event_type, ns, payload) in enumerate(events)

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
 from ..errors import IngestionError
 from ..models import ApiKey, Project, Session
@@ -82,6 +83,47 @@ def _session_keys(project: Project, spans: list[OtlpSpan]) -> dict[str, dict[str
     return keys
 
 
+_RECEIPT_COLUMNS = (
+    "project_id",
+    "session_id",
+    "trace_id",
+    "span_id",
+    "content_hash",
+    "first_sequence_number",
+    "received_at",
+)
+
+
+def receipts_insert(
+    *, project: Project, session_pk: uuid.UUID, rows: list[tuple[str, str, str, int]]
+) -> None:
+    """Store span receipts ``(trace_id, span_id, content_hash, first_sequence_number)`` in one
+    statement: COPY on PostgreSQL (as the events are stored), ``bulk_create`` elsewhere."""
+    now = timezone.now()
+    if connection.vendor != "postgresql":
+        SpanReceipt.objects.bulk_create(
+            SpanReceipt(
+                project=project,
+                session_id=session_pk,
+                trace_id=trace_id,
+                span_id=span_id,
+                content_hash=digest,
+                first_sequence_number=first,
+                received_at=now,
+            )
+            for trace_id, span_id, digest, first in rows
+        )
+        return
+    table = connection.ops.quote_name(SpanReceipt._meta.db_table)
+    sql = f"COPY {table} ({', '.join(_RECEIPT_COLUMNS)}) FROM STDIN"
+    fixed = (project.pk, str(session_pk))
+    received = now.isoformat()
+    with connection.wrap_database_errors, connection.cursor() as cursor:
+        with cursor.cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row((*fixed, *row, received))
+
+
 def _session_pk(project: Project, key: dict[str, str]) -> uuid.UUID:
     if "session" in key:
         return uuid.UUID(key["session"])
@@ -98,9 +140,11 @@ def spans_ingest(
     keys = _session_keys(project, spans)
     groups: dict[uuid.UUID, list[OtlpSpan]] = defaultdict(list)
     group_keys: dict[uuid.UUID, dict[str, str]] = {}
+    pks: dict[tuple[tuple[str, str], ...], uuid.UUID] = {}
     for span in spans:
         key = keys[span.trace_id + span.span_id]
-        pk = _session_pk(project, key)
+        name = tuple(key.items())
+        pk = pks.get(name) or pks.setdefault(name, _session_pk(project, key))
         groups[pk].append(span)
         group_keys.setdefault(pk, key)
     for pk, group in groups.items():
@@ -198,16 +242,13 @@ def _group_append(
         events_append(
             session=pk, proposals=proposals, project=project, api_key=api_key, at_head=True
         )
-        SpanReceipt.objects.bulk_create(
-            SpanReceipt(
-                project=project,
-                session_id=pk,
-                trace_id=span.trace_id,
-                span_id=span.span_id,
-                content_hash=digest,
-                first_sequence_number=head_before + 1 + index,
-            )
-            for span, digest, index in fresh
+        receipts_insert(
+            project=project,
+            session_pk=pk,
+            rows=[
+                (span.trace_id, span.span_id, digest, head_before + 1 + index)
+                for span, digest, index in fresh
+            ],
         )
         result.accepted_spans += len(fresh)
     return end_span is not None
