@@ -367,4 +367,6 @@ class Verification(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise AppendOnlyError("verifications cannot be deleted")
+
+
 from .otlp.models import SpanReceipt  # noqa: E402, F401  (OTLP span index)

@@ -118,10 +118,13 @@ def receipts_insert(
     sql = f"COPY {table} ({', '.join(_RECEIPT_COLUMNS)}) FROM STDIN"
     fixed = (project.pk, str(session_pk))
     received = now.isoformat()
-    with connection.wrap_database_errors, connection.cursor() as cursor:
-        with cursor.cursor.copy(sql) as copy:
-            for row in rows:
-                copy.write_row((*fixed, *row, received))
+    with (
+        connection.wrap_database_errors,
+        connection.cursor() as cursor,
+        cursor.cursor.copy(sql) as copy,
+    ):
+        for row in rows:
+            copy.write_row((*fixed, *row, received))
 
 
 def _session_pk(project: Project, key: dict[str, str]) -> uuid.UUID:
