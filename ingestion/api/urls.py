@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from ..otlp.views import OtlpTracesView
+from ..otlp.views import OtlpTracesApiView, OtlpTracesView
 from . import views
 
 urlpatterns = [
@@ -21,7 +21,7 @@ urlpatterns = [
     ),
     # OTLP/HTTP: exporters append /v1/traces to their configured endpoint.
     path("v1/traces", OtlpTracesView.as_view(), name="otlp-traces"),
-    path("api/v1/otlp/v1/traces", OtlpTracesView.as_view(), name="otlp-traces-api"),
+    path("api/v1/otlp/v1/traces", OtlpTracesApiView.as_view(), name="otlp-traces-api"),
     path("api/v1/verify", views.VerifyView.as_view(), name="verify"),
     path("api/v1/keys", views.KeysView.as_view(), name="keys"),
     path("healthz", views.HealthView.as_view(), name="healthz"),

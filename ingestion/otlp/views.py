@@ -59,35 +59,37 @@ def _protobuf_response(message: Any, status: int, headers: dict[str, str]) -> Ht
     return response
 
 
+_SCHEMA: dict[str, Any] = dict(
+    request={
+        PROTOBUF: OpenApiTypes.BINARY,
+        JSON: OpenApiTypes.OBJECT,
+    },
+    responses={
+        200: OpenApiResponse(
+            OpenApiTypes.OBJECT,
+            description="ExportTraceServiceResponse, in the request's encoding; "
+            "partial_success counts and explains rejected spans",
+        ),
+        400: OpenApiResponse(
+            ErrorSerializer,
+            description="`MALFORMED_OTLP`, `MALFORMED_JSON`, `VALIDATION_ERROR` (protobuf "
+            "requests get a google.rpc.Status naming the code instead)",
+        ),
+        401: OpenApiResponse(ErrorSerializer, description="`UNAUTHENTICATED`"),
+        413: OpenApiResponse(ErrorSerializer, description="`PAYLOAD_TOO_LARGE`"),
+        415: OpenApiResponse(ErrorSerializer, description="`UNSUPPORTED_MEDIA_TYPE`"),
+        422: OpenApiResponse(ErrorSerializer, description="`NON_CANONICAL_VALUE`"),
+        429: OpenApiResponse(ErrorSerializer, description="`RATE_LIMITED`, Retry-After"),
+        503: OpenApiResponse(ErrorSerializer, description="`SERVICE_UNAVAILABLE`, Retry-After"),
+    },
+    summary="OTLP/HTTP trace export: spans become hash-chained session events",
+)
+
+
 class OtlpTracesView(APIView):
     parser_classes = [OtlpProtobufParser, OtlpJSONParser]
 
-    @extend_schema(
-        operation_id="otlp_traces_export",
-        request={
-            PROTOBUF: OpenApiTypes.BINARY,
-            JSON: OpenApiTypes.OBJECT,
-        },
-        responses={
-            200: OpenApiResponse(
-                OpenApiTypes.OBJECT,
-                description="ExportTraceServiceResponse, in the request's encoding; "
-                "partial_success counts and explains rejected spans",
-            ),
-            400: OpenApiResponse(
-                ErrorSerializer,
-                description="`MALFORMED_OTLP`, `MALFORMED_JSON`, `VALIDATION_ERROR` (protobuf "
-                "requests get a google.rpc.Status naming the code instead)",
-            ),
-            401: OpenApiResponse(ErrorSerializer, description="`UNAUTHENTICATED`"),
-            413: OpenApiResponse(ErrorSerializer, description="`PAYLOAD_TOO_LARGE`"),
-            415: OpenApiResponse(ErrorSerializer, description="`UNSUPPORTED_MEDIA_TYPE`"),
-            422: OpenApiResponse(ErrorSerializer, description="`NON_CANONICAL_VALUE`"),
-            429: OpenApiResponse(ErrorSerializer, description="`RATE_LIMITED`, Retry-After"),
-            503: OpenApiResponse(ErrorSerializer, description="`SERVICE_UNAVAILABLE`, Retry-After"),
-        },
-        summary="OTLP/HTTP trace export: spans become hash-chained session events",
-    )
+    @extend_schema(operation_id="otlp_traces_export", **_SCHEMA)
     def post(self, request):
         spans = request.data
         if not isinstance(spans, list):  # an empty body reaches here as an empty dict
@@ -121,6 +123,14 @@ class OtlpTracesView(APIView):
             name: response[name] for name in ("Retry-After", "WWW-Authenticate") if name in response
         }
         return _protobuf_response(status, response.status_code, headers)
+
+
+class OtlpTracesApiView(OtlpTracesView):
+    """The same receiver under /api/v1/otlp, documented under an operation id of its own."""
+
+    @extend_schema(operation_id="otlp_traces_export_api", **_SCHEMA)
+    def post(self, request):
+        return super().post(request)
 
 
 def status_from_bytes(data: bytes) -> dict[str, Any]:
