@@ -180,13 +180,16 @@ def _group_append(
     """Append one session's spans in one transaction; True when the session ended."""
     session_text = str(pk)
     with transaction.atomic():
-        session_start(
-            project=project,
-            agent_id=mapping.agent_id_of(spans),
-            metadata={"source": "otlp", "otel_session_key": key},
-            session_id=pk,
-        )
-        locked = locked_session(pk, project)
+        try:
+            locked = locked_session(pk, project)
+        except IngestionError:  # SESSION_NOT_FOUND: the session's first spans
+            session_start(
+                project=project,
+                agent_id=mapping.agent_id_of(spans),
+                metadata={"source": "otlp", "otel_session_key": key},
+                session_id=pk,
+            )
+            locked = locked_session(pk, project)
         stored = {
             (row[0], row[1]): row[2]
             for row in SpanReceipt.objects.filter(
