@@ -152,9 +152,7 @@ def otlp_end_to_end(port: int, api_key: str, per_process: list[int]) -> dict[str
 
 def otlp_verify(env: dict[str, str], port: int, api_key: str, processes: int) -> list[str]:
     """Every OTLP session sealed and AUTHORITATIVE_EVIDENCE, found by its conversation id."""
-    status, page = ingest.request(
-        port, "GET", "/api/v1/sessions?agent_id=support-bot&limit=500", None, api_key
-    )
+    status, page = ingest.request(port, "GET", "/api/v1/sessions?limit=500", None, api_key)
     by_conversation = {
         (s.get("metadata") or {}).get("otel_session_key", {}).get("conversation_id"): s
         for s in page["results"]
