@@ -39,6 +39,9 @@ _KINDS = {
 }
 _KIND_NAMES = {f"SPAN_KIND_{name}": number for number, name in _KINDS.items()}
 _UINT64_MAX = 2**64 - 1
+#: Values stored in columns as well as payloads (agent id, session metadata, source_sdk_ver):
+#: a database text column cannot hold NUL.
+_COLUMN_ATTRIBUTES = ("gen_ai.conversation.id", "session.id", "gen_ai.agent.name", "agent.name")
 
 
 @dataclass(frozen=True)
@@ -476,6 +479,23 @@ def spans_from_json(data: bytes, lim: Limits) -> list[OtlpSpan]:
     return spans
 
 
+def _span_check(index: int, span: OtlpSpan) -> None:
+    """NUL in a value that is also stored in a text column, which cannot hold it. (Times need
+    no check: an unsigned 64-bit count of nanoseconds ends in the year 2554.)"""
+    named = [
+        span.scope_name,
+        span.scope_version,
+        span.resource.get("service.name"),
+        *(span.attributes.get(key) for key in _COLUMN_ATTRIBUTES),
+    ]
+    if any(isinstance(value, str) and "\x00" in value for value in named):
+        raise _invalid(
+            f"span {index} ({span.span_id}): a scope, service, agent or conversation name "
+            "contains NUL",
+            span=index,
+        )
+
+
 def spans_decode(data: bytes, *, media_type: str, encoding: str = "") -> list[OtlpSpan]:
     """The spans of an export request body, or ``IngestionError`` and nothing read.
 
@@ -487,6 +507,7 @@ def spans_decode(data: bytes, *, media_type: str, encoding: str = "") -> list[Ot
     body = body_decompress(data, encoding=encoding, cap=lim.decompressed_bytes)
     spans = spans_from_protobuf(body, lim) if media_type == PROTOBUF else spans_from_json(body, lim)
     for index, span in enumerate(spans):
+        _span_check(index, span)
         try:
             span.content_hash()
         except chain.NonCanonicalValueError as exc:

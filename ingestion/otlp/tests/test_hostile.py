@@ -173,3 +173,9 @@ def test_too_many_spans(otlp, settings):
     settings.AGENTOPS_OTLP_MAX_SPANS_PER_REQUEST = 3
     _json_error(otlp.json(b.genai_agent_run("h")), 413, "PAYLOAD_TOO_LARGE")
     _nothing_stored()
+
+
+def test_nul_in_names_stored_in_columns(otlp):
+    _json_error(otlp.json(_one_span({"gen_ai.conversation.id": "a\x00b"})), 400, "VALIDATION_ERROR")
+    _protobuf_error(otlp.protobuf(_one_span(), scope="scope\x00"), 400, "VALIDATION_ERROR")
+    _nothing_stored()
