@@ -13,6 +13,7 @@ import json
 import random
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -295,3 +296,36 @@ def test_out_of_order_and_retried_exports_of_openinference_spans(
     assert arrival[0] != "agent"
     errors = [e["payload"] for e in events if e["event_type"] == "ERROR"]
     assert [e["message"] for e in errors] == ["tool x exploded"]
+
+
+def test_concurrent_exporters_share_one_session(
+    live_server: Any, api_key: str, tmp_path: Path, collected: Any
+) -> None:
+    """Four exporters send disjoint spans of one new conversation at once: one session is
+    created, the chain stays linear, and the root agent span sent last seals it."""
+    spans = collected(genai_agent, "conv-concurrent", "refund-service")
+    root = next(s for s in spans if s.parent is None)
+    children = [s for s in spans if s is not root]
+    gate = threading.Barrier(len(children))
+    outcomes: list[str] = []
+
+    def send(span: ReadableSpan) -> None:
+        exporter = _exporter("protobuf", live_server.url, api_key)
+        gate.wait()
+        outcomes.append(exporter.export([span]).name)
+        exporter.shutdown()
+
+    threads = [threading.Thread(target=send, args=(span,)) for span in children]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes == ["SUCCESS"] * len(children)
+    final = _exporter("json", live_server.url, api_key)
+    assert final.export([root]).name == "SUCCESS"
+    final.shutdown()
+
+    session = _session("conv-concurrent")
+    assert Session.objects.count() == 1 and session.sealed
+    assert session.span_receipts.count() == len(spans)
+    assert _verified_offline(session, tmp_path)["evidence_class"] == "AUTHORITATIVE_EVIDENCE"
