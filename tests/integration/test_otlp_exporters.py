@@ -298,6 +298,7 @@ def test_out_of_order_and_retried_exports_of_openinference_spans(
     assert [e["message"] for e in errors] == ["tool x exploded"]
 
 
+@pytest.mark.postgres  # SQLite has no row locks: concurrent first appends race there
 def test_concurrent_exporters_share_one_session(
     live_server: Any, api_key: str, tmp_path: Path, collected: Any
 ) -> None:
