@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup test test-sqlite test-postgres lint typecheck format run migrate bench demo clean
+.PHONY: setup test test-sqlite test-postgres lint typecheck format run migrate bench demo demo-otel clean
 
 setup:
 	@./scripts/bootstrap.sh
@@ -69,6 +69,10 @@ bench: setup
 # verified offline; ends with AUTHORITATIVE_EVIDENCE. See scripts/demo.sh.
 demo:
 	@VENV=$(VENV) ./scripts/demo.sh
+
+# The same path with an agent instrumented only with OpenTelemetry, exporting OTLP/HTTP.
+demo-otel:
+	@VENV=$(VENV) DEMO_AGENT=examples/otel_demo/run_demo.py ./scripts/demo.sh
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3 .pytest_cache .ruff_cache

@@ -191,6 +191,17 @@ AGENTOPS_API_RATE = env("AGENTOPS_API_RATE", default="6000/min")
 AGENTOPS_AUTH_FAILURE_RATE = env("AGENTOPS_AUTH_FAILURE_RATE", default="30/min")
 DATA_UPLOAD_MAX_MEMORY_SIZE = AGENTOPS_MAX_REQUEST_BYTES + 1024
 
+# OTLP/HTTP trace ingestion (POST /v1/traces): limits on one export request.
+AGENTOPS_OTLP_MAX_DECOMPRESSED_BYTES = env.int(
+    "AGENTOPS_OTLP_MAX_DECOMPRESSED_BYTES", default=4 * AGENTOPS_MAX_REQUEST_BYTES
+)
+AGENTOPS_OTLP_MAX_SPANS_PER_REQUEST = env.int("AGENTOPS_OTLP_MAX_SPANS_PER_REQUEST", default=2048)
+AGENTOPS_OTLP_MAX_ATTRIBUTES = env.int("AGENTOPS_OTLP_MAX_ATTRIBUTES", default=1024)
+AGENTOPS_OTLP_MAX_STRING_CHARS = env.int("AGENTOPS_OTLP_MAX_STRING_CHARS", default=128 * 1024)
+AGENTOPS_OTLP_MAX_VALUE_DEPTH = env.int("AGENTOPS_OTLP_MAX_VALUE_DEPTH", default=16)
+# The end of a root agent span appends SESSION_END and seals its session.
+AGENTOPS_OTLP_END_ON_ROOT_SPAN = env.bool("AGENTOPS_OTLP_END_ON_ROOT_SPAN", default=True)
+
 # Dotted paths of callables the ingestion service runs; see ingestion/services/ for the
 # exact call signatures. Batch checks may refuse a batch inside the append transaction; seal
 # hooks run after a seal has committed.

@@ -372,3 +372,4 @@ class Verification(models.Model):
 # The erasure ledger lives in a module of its own; imported here so Django registers it.
 from .erasure_models import Erasure  # noqa: E402, F401
 from .transparency.models import LogLeaf, LogNode, TreeHead  # noqa: E402, F401
+from .otlp.models import SpanReceipt  # noqa: E402, F401  (OTLP span index)

@@ -8,11 +8,15 @@
 # carries, checks that its SHA-256 is the one the PDF cites and verifies it offline), prints
 # a summary and stops the service it started. Exits non-zero unless the PDF carries the JSON
 # it cites and that JSON verifies as AUTHORITATIVE_EVIDENCE.
+#
+# DEMO_AGENT names another agent script taking the same options (make demo-otel: the agent
+# instrumented only with OpenTelemetry, examples/otel_demo/run_demo.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 
 VENV=${VENV:-.venv}
+DEMO_AGENT=${DEMO_AGENT:-examples/langchain_demo/run_demo.py}
 OUT=${OUT:-out}
 py="$VENV/bin/python"
 server_log=var/demo-server.log
@@ -75,7 +79,7 @@ fi
 echo "== demo agent"
 transcript="$OUT/demo-output.txt"
 status=0
-"$py" examples/langchain_demo/run_demo.py --server "$url" --api-key "$key" --out "$OUT" \
+"$py" "$DEMO_AGENT" --server "$url" --api-key "$key" --out "$OUT" \
   | tee "$transcript" || status=$?
 
 evidence=$(sed -n 's/^evidence class: //p' "$transcript" | tail -n 1)

@@ -201,13 +201,17 @@ def run_remote(server: str, api_key: str | None, out: Path) -> int:
         print("error: the service did not seal the session; see the log above", file=sys.stderr)
         return 1
     print(f"session {session.session_id} sealed by the ingestion service")
+    return evidence_report(client.config.server_url, client.config.api_key, session.session_id, out)
 
+
+def evidence_report(base: str, api_key: str | None, session_id: str, out: Path) -> int:
+    """Download the sealed session's PDF, check the compliance JSON it carries and verify it
+    offline with the service's published keys; 0 only for AUTHORITATIVE_EVIDENCE."""
     http = requests.Session()
-    http.headers["Authorization"] = f"Bearer {client.config.api_key}"
-    base = client.config.server_url
+    http.headers["Authorization"] = f"Bearer {api_key}"
     out.mkdir(parents=True, exist_ok=True)
     try:
-        pdf_path = download(http, base, session.session_id, "pdf", out)
+        pdf_path = download(http, base, session_id, "pdf", out)
         # A reader of the export gets the service's key out of band; the service publishes
         # it at /api/v1/keys (no authentication), which is where the demo takes it from.
         published = http.get(f"{base}/api/v1/keys", timeout=30)

@@ -23,6 +23,11 @@ logger = logging.getLogger(__name__)
 ERROR_CODES: dict[str, tuple[int, str]] = {
     "UNAUTHENTICATED": (401, "missing, invalid, expired or revoked API key"),
     "MALFORMED_JSON": (400, "the body is not a single valid JSON document (or has duplicate keys)"),
+    "MALFORMED_OTLP": (
+        400,
+        "the body is not an OTLP ExportTraceServiceRequest (truncated or invalid protobuf, "
+        "or a gzip body that cannot be inflated)",
+    ),
     "VALIDATION_ERROR": (
         400,
         "a field is missing, unknown or of the wrong type; details list each",
@@ -44,7 +49,11 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "EMPTY_SESSION": (409, "a session without events cannot be sealed"),
     "POLICY_VIOLATION": (409, "the batch breaks the project's policy (413 for size rules)"),
     "PAYLOAD_TOO_LARGE": (413, "the request, batch or a payload exceeds the configured limits"),
-    "UNSUPPORTED_MEDIA_TYPE": (415, "send application/json (or application/x-ndjson to /verify)"),
+    "UNSUPPORTED_MEDIA_TYPE": (
+        415,
+        "send application/json (or application/x-ndjson to /verify, application/x-protobuf "
+        "to /v1/traces; Content-Encoding gzip or none)",
+    ),
     "NON_CANONICAL_VALUE": (
         422,
         "a value RFC 8785 cannot represent (NaN, Infinity, huge integer, lone surrogate)",

@@ -2,6 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from ..transparency import api as log_api
+from ..otlp.views import OtlpTracesApiView, OtlpTracesView
 from . import views
 
 urlpatterns = [
@@ -19,6 +20,9 @@ urlpatterns = [
         views.SessionSealView.as_view(),
         name="session-seal",
     ),
+    # OTLP/HTTP: exporters append /v1/traces to their configured endpoint.
+    path("v1/traces", OtlpTracesView.as_view(), name="otlp-traces"),
+    path("api/v1/otlp/v1/traces", OtlpTracesApiView.as_view(), name="otlp-traces-api"),
     path("api/v1/verify", views.VerifyView.as_view(), name="verify"),
     path("api/v1/keys", views.KeysView.as_view(), name="keys"),
     path("api/v1/log/tree-head", log_api.TreeHeadView.as_view(), name="log-tree-head"),

@@ -185,8 +185,14 @@ def events_append(
     proposals: list[dict[str, Any]],
     project: Project | None = None,
     api_key: ApiKey | None = None,
+    at_head: bool = False,
 ) -> AppendResult:
     """Append shape-validated proposals to the session, all or nothing.
+
+    ``at_head`` is for producers inside the service (OTLP ingestion), where the service is
+    the one that orders the chain: the proposals' sequence numbers are assigned under the
+    session's lock, from the stored head + 1 in list order (any given are replaced), and
+    every other check applies unchanged.
 
     ``session`` is the session or its id. With ``project``, only that project's session is
     found, in the query that locks it: SESSION_NOT_FOUND (404) otherwise, another project's
@@ -204,7 +210,7 @@ def events_append(
     prepared = [_prepare(index, p, session_text, limit) for index, p in enumerate(proposals)]
     accepted: list[tuple[_Prepared, dict[str, Any]]] = []
     try:
-        locked = _append_locked(project, session_pk, prepared, accepted, api_key)
+        locked = _append_locked(project, session_pk, prepared, accepted, api_key, at_head)
     except IntegrityError:
         # An event_id the batch shares with a stored event of another sequence number:
         # the unique index refused the whole insert, which is rolled back.
@@ -228,6 +234,7 @@ def _append_locked(
     prepared: list[_Prepared],
     accepted: list[tuple[_Prepared, dict[str, Any]]],
     api_key: ApiKey | None,
+    at_head: bool = False,
 ) -> Session:
     """The transaction of ``events_append``; fills ``accepted`` and returns the locked row."""
     with transaction.atomic():
@@ -235,6 +242,9 @@ def _append_locked(
         if locked.sealed:
             raise IngestionError("SESSION_SEALED", "the session is sealed", status=409, details={})
         head = -1 if locked.head_sequence is None else locked.head_sequence
+        if at_head:
+            for sequence, item in enumerate(prepared, start=head + 1):
+                item.proposal["sequence_number"] = sequence
 
         # Re-sent events, by sequence number. Reuse of a stored event_id by a new sequence
         # number is left to the unique index (see ``events_append``); within the batch it is

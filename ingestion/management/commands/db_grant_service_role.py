@@ -75,6 +75,7 @@ POLICY: dict[str, tuple[Privilege, ...]] = {
     "ingestion.Erasure": APPEND_ONLY,
     "policy.Findings": ("SELECT", "INSERT", ("UPDATE", ("pii_findings", "tool_audit"))),
     "policy.SubjectFingerprint": APPEND_ONLY,
+    "ingestion.SpanReceipt": APPEND_ONLY,
     "compliance.ExportRecord": APPEND_ONLY,
     # The transparency log: leaves, complete subtrees and signed tree heads (ingestion/0010).
     "ingestion.LogLeaf": APPEND_ONLY,

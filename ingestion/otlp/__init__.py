@@ -1,0 +1,1 @@
+"""OTLP/HTTP trace ingestion: spans from OpenTelemetry exporters become session events."""
