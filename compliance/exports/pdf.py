@@ -13,7 +13,7 @@ seconds that way, where a table or per-cell markup takes minutes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from agentops_sdk import chain, seal, wording
@@ -379,3 +379,36 @@ def pdf_render(
         relationship="Source",
     )
     return HTML(string=html, base_url=str(settings.BASE_DIR)).write_pdf(attachments=[evidence])
+
+
+def pdf_write(
+    *,
+    context: ExportContext,
+    actor: Actor,
+    json_export: ExportRecord,
+    json_data: bytes,
+    write: Callable[[bytes], Any],
+    progress: Callable[[str, int, int], None] | None = None,
+) -> None:
+    """The PDF report written to ``write``: one WeasyPrint document for a timeline of at most
+    ``AGENTOPS_PDF_CHUNK_EVENTS`` events, otherwise rendered in chunks of that many events and
+    assembled (``compliance.exports.chunked``), so that memory stays bounded."""
+    chunk = max(1, int(settings.AGENTOPS_PDF_CHUNK_EVENTS))
+    if context.timeline is None or len(context.timeline) <= chunk:
+        if progress is not None:
+            progress("rendering", 0, 1)
+        write(
+            pdf_render(context=context, actor=actor, json_export=json_export, json_data=json_data)
+        )
+        return
+    from .chunked import chunked_pdf_write
+
+    chunked_pdf_write(
+        context=context,
+        actor=actor,
+        json_export=json_export,
+        json_data=json_data,
+        write=write,
+        chunk_events=chunk,
+        progress=progress,
+    )

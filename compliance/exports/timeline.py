@@ -127,6 +127,10 @@ class Timeline:
         self._rows: list[tuple[str, str, str, str, str] | str] = []
         self._date: str | None = None
 
+    def __len__(self) -> int:
+        """Rows of the timeline: one per event, one per change of date."""
+        return len(self._rows)
+
     def add(self, event: Mapping[str, Any]) -> None:
         stamp = event.get("timestamp_wall")
         if isinstance(stamp, str) and len(stamp) >= 20:
