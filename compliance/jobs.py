@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -139,17 +140,46 @@ class _Heartbeat:
     def __init__(self, job: ExportJob) -> None:
         self.job = job
         self.last = 0.0
+        self.stage = ""
 
     def __call__(self, stage: str, done: int, total: int, *, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and now - self.last < _HEARTBEAT_SECONDS:
+        if not force and stage == self.stage and now - self.last < _HEARTBEAT_SECONDS:
             return
-        self.last = now
+        self.last, self.stage = now, stage
         changed = ExportJob.objects.filter(
             pk=self.job.pk, attempt=self.job.attempt, state=ExportJobState.RUNNING
         ).update(stage=stage, done=done, total=total, heartbeat_at=timezone.now())
         if not changed:
             raise JobSuperseded(str(self.job.pk))
+
+
+class _Pulse:
+    """A thread that marks the job alive while its attempt runs, however long one step of the
+    rendering takes: only a dead worker (or a lost database) lets the heartbeat go stale."""
+
+    def __init__(self, job: ExportJob) -> None:
+        self.job = job
+        self.stop = threading.Event()
+        self.every = max(0.2, settings.AGENTOPS_EXPORT_JOB_STALE_SECONDS / 4)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            while not self.stop.wait(self.every):
+                ExportJob.objects.filter(
+                    pk=self.job.pk, attempt=self.job.attempt, state=ExportJobState.RUNNING
+                ).update(heartbeat_at=timezone.now())
+        finally:
+            connection.close()
+
+    def __enter__(self) -> _Pulse:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
 
 
 def _claim(job_id: str, attempt: int) -> ExportJob | None:
@@ -174,9 +204,11 @@ def export_job_run(*, job_id: str, attempt: int) -> str:
     heartbeat = _Heartbeat(job)
     folder = export_job_dir()
     final = folder / f"{job.pk}.{services.EXTENSIONS[job.format]}"
+    for left in folder.glob(f".{job.pk}.*.partial"):  # of an attempt whose worker died
+        left.unlink(missing_ok=True)
     partial = folder / f".{job.pk}.{attempt}.{uuid.uuid4().hex}.partial"
     try:
-        with open(partial, "wb") as target:
+        with open(partial, "wb") as target, _Pulse(job):
             ledger = _render(job, target, heartbeat)
             target.flush()
             os.fsync(target.fileno())
