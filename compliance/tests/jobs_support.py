@@ -38,3 +38,15 @@ def followed(client, response):
     status = client.get(response["Location"]).json()
     assert status["state"] == "done", status
     return client.get(status["download_url"])
+
+
+def console_followed(client, response):
+    """A console download: a redirect to an export job's page is followed, the job run, and
+    its file fetched as the page's button does."""
+    if response.status_code != 302 or "/export-job/" not in response["Location"]:
+        return response
+    run_export_jobs()
+    page = client.get(response["Location"])
+    assert page.status_code == 200
+    assert b"Ready:" in page.content, page.content.decode()[-2000:]
+    return client.post(response["Location"] + "file/")
