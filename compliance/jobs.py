@@ -334,6 +334,9 @@ def export_job_fetch(*, job: ExportJob, actor: Actor) -> FetchedExport:
             "EXPORT_EXPIRED", "the export job's file has been deleted", status=410
         ) from exc
     ledger = job.ledger
+    exported_at = parse_datetime(ledger["exported_at"])
+    if exported_at is None:
+        raise ValueError(f"export job {job.pk} holds no export time")
     try:
         record = ExportRecord.objects.create(
             session_id=job.session_id,
@@ -341,7 +344,7 @@ def export_job_fetch(*, job: ExportJob, actor: Actor) -> FetchedExport:
             file_name=ledger["file_name"],
             sha256=ledger["sha256"],
             size_bytes=ledger["size_bytes"],
-            exported_at=parse_datetime(ledger["exported_at"]),
+            exported_at=exported_at,
             delivered=True,
             redacted=ledger["redacted"],
             sealed=ledger["sealed"],

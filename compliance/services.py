@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import os
 import tempfile
@@ -471,15 +470,16 @@ def export_render(
         ) as context:
             pair: dict[str, Any] = {}
             if fmt == ExportFormat.PDF:
-                companion = io.BytesIO()
-                pair["json_export"] = export_write(
-                    context=context,
-                    fmt=ExportFormat.JSON,
-                    target=companion,
-                    actor=actor,
-                    attached_to_pdf=True,
-                )
-                pair["json_data"] = companion.getvalue()
+                with tempfile.TemporaryFile() as companion:  # read back once: one copy
+                    pair["json_export"] = export_write(
+                        context=context,
+                        fmt=ExportFormat.JSON,
+                        target=companion,
+                        actor=actor,
+                        attached_to_pdf=True,
+                    )
+                    companion.seek(0)
+                    pair["json_data"] = companion.read()
             record = export_write(context=context, fmt=fmt, target=output, actor=actor, **pair)
     except BaseException:
         output.close()

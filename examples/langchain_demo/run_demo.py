@@ -23,10 +23,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import re
-import time
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
