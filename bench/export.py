@@ -399,7 +399,10 @@ def _ingest_p99(events: int) -> float:
         capture_output=True,
         text=True,
         check=False,
-        env={k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
+        env={
+            **{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
+            "BENCH_DB_NAME": os.environ.get("BENCH_DB_NAME", "agentops_bench_during_export"),
+        },
     )
     for line in proc.stdout.splitlines():
         if line.startswith('{"bench": "ingest"'):
