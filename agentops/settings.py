@@ -40,10 +40,11 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "ingestion",
     "policy",
-    "compliance",
-    # Background export jobs (compliance.jobs): the tasks framework and its database queue.
+    # Background export jobs (compliance.jobs): the tasks framework and its database queue
+    # (before compliance, whose admin module takes the queue's admin out of the console).
     "django_tasks",
     "django_tasks_db",
+    "compliance",
 ]
 
 MIDDLEWARE = [

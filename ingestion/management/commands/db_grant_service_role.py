@@ -83,7 +83,7 @@ POLICY: dict[str, tuple[Privilege, ...]] = {
     # Export jobs (compliance.jobs): the web service queues them, the export worker runs them;
     # the queue is django-tasks' table. Neither is evidence (the ledger is).
     "compliance.ExportJob": ("SELECT", "INSERT", "UPDATE"),
-    "django_tasks_db.DBTaskResult": READ_WRITE,
+    "django_tasks_database.DBTaskResult": READ_WRITE,
     # Written by migrate and the owner's commands only.
     "auth.Group": READ,
     "auth.Group_permissions": READ,
