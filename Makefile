@@ -59,7 +59,11 @@ format: setup
 migrate: setup
 	$(PY) manage.py migrate --noinput
 
+# The service and the export worker (PDF reports and long exports are made off the request
+# path, by compliance.jobs); Ctrl-C stops both.
 run: migrate
+	@trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	$(PY) manage.py export_worker & worker=$$!; \
 	$(PY) manage.py runserver 127.0.0.1:$${PORT:-8000}
 
 bench: setup

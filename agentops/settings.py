@@ -40,6 +40,10 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "ingestion",
     "policy",
+    # Background export jobs (compliance.jobs): the tasks framework and its database queue
+    # (before compliance, whose admin module takes the queue's admin out of the console).
+    "django_tasks",
+    "django_tasks_db",
     "compliance",
 ]
 
@@ -217,3 +221,26 @@ AGENTOPS_PII_DEFAULT_REGION = env("AGENTOPS_PII_DEFAULT_REGION", default="US")
 AGENTOPS_SUBJECT_KEY = env("AGENTOPS_SUBJECT_KEY", default="")
 # Project name -> policy file (relative to the repository); other projects use the default.
 AGENTOPS_POLICY_FILES = env.dict("AGENTOPS_POLICY_FILES", default={})
+
+# Background export jobs (compliance.jobs): queued in the database, run by
+# `manage.py export_worker` (django-tasks' db_worker, after re-queueing jobs whose worker died).
+TASKS = {
+    "default": {
+        "BACKEND": env("AGENTOPS_TASKS_BACKEND", default="django_tasks_db.DatabaseBackend"),
+        "QUEUES": ["default", "exports"],
+    }
+}
+# Finished export files, until they expire; written through a temporary name and renamed.
+AGENTOPS_EXPORT_JOB_DIR = env("AGENTOPS_EXPORT_JOB_DIR", default=str(VAR_DIR / "export-jobs"))
+# A JSON or JSONL export of more events than this is a job (202); a PDF always is.
+AGENTOPS_EXPORT_INLINE_MAX_EVENTS = env.int("AGENTOPS_EXPORT_INLINE_MAX_EVENTS", default=20000)
+# Export jobs one project may have queued or running at once (429 EXPORT_JOBS_LIMIT beyond).
+AGENTOPS_EXPORT_JOBS_PER_PROJECT = env.int("AGENTOPS_EXPORT_JOBS_PER_PROJECT", default=3)
+# A running job not heard from for this long lost its worker: it is queued again, at most
+# AGENTOPS_EXPORT_JOB_ATTEMPTS times in all.
+AGENTOPS_EXPORT_JOB_STALE_SECONDS = env.int("AGENTOPS_EXPORT_JOB_STALE_SECONDS", default=120)
+AGENTOPS_EXPORT_JOB_ATTEMPTS = env.int("AGENTOPS_EXPORT_JOB_ATTEMPTS", default=3)
+# Finished files are deleted this long after they were made (the ledger keeps their hashes).
+AGENTOPS_EXPORT_JOB_KEEP_HOURS = env.int("AGENTOPS_EXPORT_JOB_KEEP_HOURS", default=24)
+# Timeline events per WeasyPrint chunk of a PDF (memory is bounded by one chunk).
+AGENTOPS_PDF_CHUNK_EVENTS = env.int("AGENTOPS_PDF_CHUNK_EVENTS", default=5000)

@@ -10,6 +10,13 @@ Targets: the PDF of a 10,000-event session in at most 20 s and 600 MB; the compl
 a 100,000-event session in at most 10 s and 200 MB, with a peak RSS that does not grow with the
 session (compared with the same export of a 10,000-event session).
 
+Long sessions (exports of any size, made by export jobs in production): ``--large-pdf-events``
+(a PDF of 100,000 events in at most 150 s and 500 MB), ``--large-json-events`` (a compliance
+JSON of 1,000,000 events in at most 100 s and 300 MB), ``--single-too`` (the 10,000-event PDF
+also rendered as one WeasyPrint document, as before chunking), and ``--ingest-during N``:
+``bench/ingest.py`` with N events while the machine is idle of exports, then again while three
+large PDF exports run, the batch p99 of both compared (at most 2x).
+
 Runs on a temporary SQLite database by default. With ``DATABASE_URL=postgres://...`` it
 creates (and drops afterwards) the database ``<name>_bench_export`` on that server.
 """
@@ -52,6 +59,13 @@ TARGET_JSON_RSS_MB = 200.0
 TARGET_JSON_RSS_GROWTH_MB = 40.0
 SERVICE_ID = "bench-ingest-01"
 _BATCH = 5000
+LARGE_PDF_EVENTS = 100_000
+LARGE_JSON_EVENTS = 1_000_000
+TARGET_LARGE_PDF_SECONDS = 150.0
+TARGET_LARGE_PDF_RSS_MB = 500.0
+TARGET_LARGE_JSON_SECONDS = 100.0
+TARGET_LARGE_JSON_RSS_MB = 300.0
+TARGET_P99_RATIO = 2.0
 
 
 def _django_setup() -> None:
@@ -160,7 +174,8 @@ def child(fmt: str, session_id: str) -> None:
     )
 
 
-def measure(fmt: str, session_id: str, env: dict[str, str]) -> dict:
+def measure(fmt: str, session_id: str, env: dict[str, str], **extra: str) -> dict:
+    env = {**env, **extra}
     proc = subprocess.run(
         [sys.executable, __file__, "--child", fmt, session_id],
         env=env,
@@ -183,6 +198,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pdf-events", type=int, default=PDF_EVENTS)
     parser.add_argument("--json-events", type=int, default=JSON_EVENTS)
+    parser.add_argument("--large-pdf-events", type=int, default=0, help="e.g. 100000")
+    parser.add_argument("--large-json-events", type=int, default=0, help="e.g. 1000000")
+    parser.add_argument("--single-too", action="store_true", help="also one-document PDF")
+    parser.add_argument("--ingest-during", type=int, default=0, help="ingest.py events")
     parser.add_argument("--child", nargs=2, metavar=("FORMAT", "SESSION"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -233,12 +252,15 @@ def run(args: argparse.Namespace, env: dict[str, str], database: str) -> int:
         print(f"seeded {count:,} events ({label}) in {time.perf_counter() - began:.1f} s")
 
     results = {
+        "pdf-session": sessions["pdf"],
         "pdf": measure("pdf", sessions["pdf"], env),
         "json-small": measure("json", sessions["json-small"], env),
         "json": measure("json", sessions["json"], env),
         "jsonl": measure("jsonl", sessions["json"], env),
     }
     for label, result in results.items():
+        if label == "pdf-session":
+            continue
         if result["evidence_class"] != "AUTHORITATIVE_EVIDENCE":
             print(f"unexpected verdict for {label}: {result}")
             return 1
@@ -301,8 +323,127 @@ def run(args: argparse.Namespace, env: dict[str, str], database: str) -> int:
             results["jsonl"]["seconds"] <= TARGET_JSON_SECONDS,
         ],
     ]
+    figures += large(args, env, results)
     summary_print("export", figures)
     return 0
+
+
+def _load() -> str:
+    return "load average " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def large(args: argparse.Namespace, env: dict[str, str], results: dict) -> list[list]:
+    """The long sessions, the one-document comparison and ingestion during exports."""
+    figures: list[list] = []
+    pdf = results["pdf"]
+    if args.single_too:
+        print(f"PDF, {args.pdf_events:,} events, as one document ({_load()})")
+        single = measure("pdf", results["pdf-session"], env, AGENTOPS_PDF_CHUNK_EVENTS="1000000000")
+        print(
+            f"  one document {single['seconds']:.2f} s, {single['peak_rss_mb']:.0f} MB; "
+            f"in chunks {pdf['seconds']:.2f} s, {pdf['peak_rss_mb']:.0f} MB; "
+            f"ratio {pdf['seconds'] / single['seconds']:.2f}"
+        )
+        figures.append(
+            [
+                f"PDF, {args.pdf_events:,} events: in chunks / one document (time)",
+                round(pdf["seconds"] / single["seconds"], 2),
+                1.0,
+                pdf["seconds"] <= single["seconds"],
+            ]
+        )
+    for label, count, fmt, seconds_max, rss_max in (
+        ("PDF", args.large_pdf_events, "pdf", TARGET_LARGE_PDF_SECONDS, TARGET_LARGE_PDF_RSS_MB),
+        (
+            "compliance JSON",
+            args.large_json_events,
+            "json",
+            TARGET_LARGE_JSON_SECONDS,
+            TARGET_LARGE_JSON_RSS_MB,
+        ),
+    ):
+        if not count:
+            continue
+        began = time.perf_counter()
+        session_id = seed(count, seed_value=10 + len(figures))
+        print(f"seeded {count:,} events ({label}) in {time.perf_counter() - began:.1f} s")
+        print(f"{label}, {count:,} events: starting ({_load()})")
+        result = measure(fmt, session_id, env)
+        print(
+            f"  {result['seconds']:.1f} s, peak RSS {result['peak_rss_mb']:.0f} MB, "
+            f"{result['size_bytes'] / 1e6:.1f} MB ({_load()})"
+        )
+        results[f"large-{fmt}"] = {**result, "session": session_id}
+        figures += [
+            [
+                f"{label}, {count:,} events (s)",
+                round(result["seconds"], 1),
+                seconds_max,
+                result["seconds"] <= seconds_max,
+            ],
+            [
+                f"{label}, {count:,} events, peak RSS (MB)",
+                round(result["peak_rss_mb"]),
+                rss_max,
+                result["peak_rss_mb"] <= rss_max,
+            ],
+        ]
+    if args.ingest_during:
+        figures += ingest_during(args, env, results)
+    return figures
+
+
+def _ingest_p99(events: int) -> float:
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "ingest.py"), "--events", str(events)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={
+            **{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
+            "BENCH_DB_NAME": os.environ.get("BENCH_DB_NAME", "agentops_bench_during_export"),
+        },
+    )
+    for line in proc.stdout.splitlines():
+        if line.startswith('{"bench": "ingest"'):
+            figures = json.loads(line)["figures"]
+            return float(next(f[1] for f in figures if f[0] == "batch p99 ms"))
+    sys.stderr.write(proc.stdout[-2000:] + proc.stderr[-2000:])
+    raise SystemExit("bench/ingest.py did not report its p99")
+
+
+def ingest_during(args: argparse.Namespace, env: dict[str, str], results: dict) -> list[list]:
+    """POST /events p99 with no export running, then while three large PDF exports run."""
+    session_id = results.get("large-pdf", {}).get("session") or results["pdf-session"]
+    print(f"ingest.py, {args.ingest_during:,} events, no export running ({_load()})")
+    idle = _ingest_p99(args.ingest_during)
+    print(f"  batch p99 {idle:.0f} ms")
+    exports = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--child", "pdf", session_id],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(3)
+    ]
+    try:
+        time.sleep(5)  # the exports are past their start-up, into verification and layout
+        print(f"ingest.py, {args.ingest_during:,} events, 3 PDF exports running ({_load()})")
+        busy = _ingest_p99(args.ingest_during)
+        still = sum(proc.poll() is None for proc in exports)
+        print(f"  batch p99 {busy:.0f} ms; ratio {busy / idle:.2f}; exports still running: {still}")
+    finally:
+        for proc in exports:
+            proc.wait()
+    return [
+        [
+            "POST events p99 during 3 PDF exports / idle",
+            round(busy / idle, 2),
+            TARGET_P99_RATIO,
+            busy / idle <= TARGET_P99_RATIO,
+        ]
+    ]
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ BIN = Path(sys.executable).parent
 TARGET_RATE = 10_000
 TARGET_RATIO = 0.40
 DEFAULT_PG_URL = "postgres://postgres@127.0.0.1:5432"
-DB_NAME = "agentops_bench"
+DB_NAME = os.environ.get("BENCH_DB_NAME", "agentops_bench")  # another name: a run of its own
 SERVICE_ID = "bench-ingest-01"
 SCRATCH_TABLE = "bench_copy_scratch"
 # The proposal fields the SDK sends in server-authority mode (it leaves payload_hash out).

@@ -552,3 +552,13 @@ class ExportRecordAdmin(EvidenceAdmin):
 
 
 admin.site.register(Erasure, ErasureAdmin)
+# The export queue's own admin (django_tasks_db) is not part of the console: jobs are shown
+# on their session's pages.
+def _queue_admin_remove() -> None:
+    from django_tasks_db.models import DBTaskResult
+
+    if admin.site.is_registered(DBTaskResult):
+        admin.site.unregister(DBTaskResult)
+
+
+_queue_admin_remove()

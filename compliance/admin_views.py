@@ -23,12 +23,13 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 
 from ingestion import services as ingestion_services
+from ingestion.errors import IngestionError
 from ingestion.models import Session, VerificationTrigger
 
-from . import console, labels, services, statements
+from . import console, jobs, labels, services, statements
 from .exports import archive
 from .exports.context import Actor
-from .models import ExportFormat
+from .models import ExportFormat, ExportJob
 from .reviewers import raw_payload_allowed
 
 MASKED_DOWNLOADS_NOTE = (
@@ -64,6 +65,16 @@ class SessionPagesMixin:
                 "<str:object_id>/download/<str:fmt>/",
                 wrap(self.download_view),
                 name=self._url_name("download"),
+            ),
+            path(
+                "<str:object_id>/export-job/<str:job_id>/",
+                wrap(self.export_job_view),
+                name=self._url_name("export_job"),
+            ),
+            path(
+                "<str:object_id>/export-job/<str:job_id>/file/",
+                wrap(self.export_job_file_view),
+                name=self._url_name("export_job_file"),
             ),
             *super().get_urls(),
         ]
@@ -169,11 +180,81 @@ class SessionPagesMixin:
         session = self._session(request, object_id)
         if fmt not in ExportFormat.values:
             raise Http404("no such format")
+        if jobs.export_needs_job(session=session, fmt=fmt):
+            # Made by the export worker: the job's page shows its progress, then the file.
+            try:
+                job = jobs.export_job_create(
+                    session=session,
+                    fmt=fmt,
+                    actor=Actor.for_user(request.user),
+                    redact=not raw_payload_allowed(request.user),
+                )
+            except IngestionError as exc:
+                messages.error(request, exc.message)
+                return redirect(self._page_url(session))
+            return redirect(self._job_url(session, job.pk))
         try:
             return self._export_response(request, session, fmt, as_attachment=True)
         except services.RedactionImpossible as exc:
             messages.error(request, str(exc))
             return redirect(self._page_url(session))
+
+    # -- export jobs ----------------------------------------------------------------------
+
+    def _job_url(self, session: Session, job_id: Any, page: str = "export_job") -> str:
+        return reverse(f"admin:{self._url_name(page)}", args=[session.pk, job_id])
+
+    def _job(self, request: HttpRequest, session: Session, job_id: str) -> ExportJob:
+        """A job of this session that the user may see: a masked one, unless the user may
+        see raw payloads."""
+        try:
+            job = jobs.export_job_get(project=session.project, job_id=job_id)
+        except IngestionError as exc:
+            raise Http404("no such export job") from exc
+        if job.session_id != session.pk or (
+            not job.redact and not raw_payload_allowed(request.user)
+        ):
+            raise Http404("no such export job")
+        return job
+
+    @method_decorator(require_GET)
+    def export_job_view(self, request: HttpRequest, object_id: str, job_id: str) -> HttpResponse:
+        session = self._session(request, object_id)
+        jobs.export_jobs_recover()
+        job = self._job(request, session, job_id)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Export of session {str(session.pk)[:8]}",
+            "original": session,
+            "session_url": self._page_url(session),
+            "job": job,
+            "status": jobs.export_job_status(job),
+            "file_url": self._job_url(session, job.pk, "export_job_file"),
+        }
+        return TemplateResponse(request, "compliance/admin/export_job.html", context)
+
+    @method_decorator(require_POST)
+    def export_job_file_view(
+        self, request: HttpRequest, object_id: str, job_id: str
+    ) -> HttpResponse:
+        session = self._session(request, object_id)
+        job = self._job(request, session, job_id)
+        try:
+            fetched = jobs.export_job_fetch(job=job, actor=Actor.for_user(request.user))
+        except IngestionError as exc:
+            messages.error(request, exc.message)
+            return redirect(self._job_url(session, job.pk))
+        response = FileResponse(
+            fetched.file,
+            as_attachment=True,
+            filename=fetched.file_name,
+            content_type=fetched.content_type,
+        )
+        response["X-AgentOps-Export-Id"] = str(fetched.record.pk)
+        response["X-AgentOps-Export-SHA256"] = fetched.record.sha256
+        response["X-AgentOps-Redacted"] = "true" if fetched.record.redacted else "false"
+        return response
 
     def _export_response(
         self, request: HttpRequest, session: Session, fmt: str, *, as_attachment: bool

@@ -9,6 +9,7 @@ byte is sent: the bytes are rendered to a temporary file, hashed, recorded, then
 from __future__ import annotations
 
 from django.http import FileResponse
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -20,7 +21,7 @@ from ingestion.api.serializers import EventListQuery, QuerySerializer
 from ingestion.api.views import errors
 from ingestion.selectors import session_get
 
-from . import services
+from . import jobs, services
 from .exports.context import Actor
 from .models import ExportFormat
 
@@ -78,6 +79,34 @@ ledger, and carries those exact bytes as a file attachment (`pdfdetach -saveall`
 reader's attachments), so the PDF and the JSON it cites always travel together."""
 
 
+class ExportJobProgressSerializer(serializers.Serializer):
+    done = serializers.IntegerField(help_text="units of the current stage done")
+    total = serializers.IntegerField(help_text="units of the current stage; 0 when unknown")
+    fraction = serializers.FloatField(allow_null=True)
+
+
+class ExportJobSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    url = serializers.CharField(help_text="this job: `GET` it for its state and progress")
+    download_url = serializers.CharField(
+        allow_null=True, help_text="the finished file (each fetch is entered in the ledger)"
+    )
+    session_id = serializers.UUIDField()
+    format = serializers.ChoiceField(choices=ExportFormat.values)
+    redacted = serializers.BooleanField()
+    state = serializers.ChoiceField(choices=["queued", "running", "done", "failed"])
+    stage = serializers.CharField()
+    progress = ExportJobProgressSerializer()
+    attempt = serializers.IntegerField(help_text="1, or more when a worker died and it re-ran")
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+    file_name = serializers.CharField(allow_null=True)
+    sha256 = serializers.CharField(allow_null=True)
+    size_bytes = serializers.IntegerField(allow_null=True)
+
+
 class SessionExportView(APIView):
     content_negotiation_class = ErrorsAsJson
 
@@ -105,7 +134,12 @@ class SessionExportView(APIView):
             (200, "application/pdf"): OpenApiResponse(
                 OpenApiTypes.BINARY, description="PDF report"
             ),
-            **errors("SESSION_NOT_FOUND", "VALIDATION_ERROR"),
+            202: OpenApiResponse(
+                ExportJobSerializer,
+                description="a PDF, or a JSON/JSONL export of a long session: queued as an "
+                "export job; poll the `Location` (`GET /api/v1/exports/{job}`)",
+            ),
+            **errors("SESSION_NOT_FOUND", "VALIDATION_ERROR", "EXPORT_JOBS_LIMIT"),
         },
         summary="Export a session as compliance JSON, JSONL or PDF (recorded in the ledger)",
         description=EXPORT_DESCRIPTION,
@@ -113,26 +147,90 @@ class SessionExportView(APIView):
     def get(self, request, session_id: str):
         session = session_get(project=request.auth.project, session_id=session_id)
         query = ExportQuery.from_request(request)
-        rendered = services.export_render(
-            session=session,
-            fmt=query["format"],
-            actor=Actor.for_api_key(request.auth),
+        actor = Actor.for_api_key(request.auth)
+        if jobs.export_needs_job(session=session, fmt=query["format"]):
+            return job_accepted(
+                request, jobs.export_job_create(session=session, fmt=query["format"], actor=actor)
+            )
+        rendered = services.export_render(session=session, fmt=query["format"], actor=actor)
+        return export_response(rendered)
+
+
+def export_response(rendered: services.RenderedExport | jobs.FetchedExport) -> FileResponse:
+    """An export's bytes as an attachment, with its ledger entry in the headers."""
+    record = rendered.record
+    response = FileResponse(
+        rendered.file,
+        as_attachment=True,
+        filename=rendered.file_name,
+        content_type=rendered.content_type,
+    )
+    response["X-AgentOps-Export-Id"] = str(record.pk)
+    response["X-AgentOps-Export-SHA256"] = record.sha256
+    response["X-AgentOps-Sealed"] = "true" if record.sealed else "false"
+    response["X-AgentOps-Verification"] = record.verification_status
+    response["X-AgentOps-Evidence-Class"] = record.evidence_class or "none"
+    if record.json_export is not None:
+        response["X-AgentOps-Cites-JSON-SHA256"] = record.json_export.sha256
+    return response
+
+
+def _job_body(request, job) -> dict:
+    body = jobs.export_job_status(job)
+    url = reverse("export-job", args=[job.pk])
+    body["url"] = request.build_absolute_uri(url)
+    body["download_url"] = (
+        request.build_absolute_uri(reverse("export-job-download", args=[job.pk]))
+        if job.state == "done"
+        else None
+    )
+    return body
+
+
+def job_accepted(request, job) -> Response:
+    body = _job_body(request, job)
+    return Response(body, status=202, headers={"Location": body["url"]})
+
+
+def _job_get(request, job_id: str):
+    return jobs.export_job_get(project=request.auth.project, job_id=job_id)
+
+
+class ExportJobView(APIView):
+    @extend_schema(
+        operation_id="exports_job",
+        responses={200: ExportJobSerializer, **errors("EXPORT_JOB_NOT_FOUND")},
+        summary="An export job: its state and progress, then the link to its file",
+        description="A job of another project is answered like one that does not exist. "
+        "`state` goes `queued`, `running` (with `stage` and `progress`), then `done` (with "
+        "`download_url`, the SHA-256 and size) or `failed` (with `error`). A job whose worker "
+        "died is run again (`attempt` grows); its file is written whole or not at all.",
+    )
+    def get(self, request, job_id: str):
+        jobs.export_jobs_recover()
+        return Response(_job_body(request, _job_get(request, job_id)))
+
+
+class ExportJobDownloadView(APIView):
+    content_negotiation_class = ErrorsAsJson
+
+    @extend_schema(
+        operation_id="exports_job_download",
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="the export, as `GET .../export` answers it"
+            ),
+            **errors("EXPORT_JOB_NOT_FOUND", "EXPORT_NOT_READY", "EXPORT_FAILED", "EXPORT_EXPIRED"),
+        },
+        summary="The finished file of an export job (entered in the export ledger)",
+        description="The same headers as `GET /api/v1/sessions/{id}/export`. Every fetch is a "
+        "new entry in the export ledger under the API key that fetched it.",
+    )
+    def get(self, request, job_id: str):
+        job = _job_get(request, job_id)
+        return export_response(
+            jobs.export_job_fetch(job=job, actor=Actor.for_api_key(request.auth))
         )
-        record = rendered.record
-        response = FileResponse(
-            rendered.file,
-            as_attachment=True,
-            filename=rendered.file_name,
-            content_type=rendered.content_type,
-        )
-        response["X-AgentOps-Export-Id"] = str(record.pk)
-        response["X-AgentOps-Export-SHA256"] = record.sha256
-        response["X-AgentOps-Sealed"] = "true" if record.sealed else "false"
-        response["X-AgentOps-Verification"] = record.verification_status
-        response["X-AgentOps-Evidence-Class"] = record.evidence_class or "none"
-        if record.json_export is not None:
-            response["X-AgentOps-Cites-JSON-SHA256"] = record.json_export.sha256
-        return response
 
 
 class PolicyNameSerializer(serializers.Serializer):

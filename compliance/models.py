@@ -8,6 +8,7 @@ deleted; database triggers (migration 0002) refuse UPDATE, DELETE and TRUNCATE. 
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -110,3 +111,72 @@ class ExportRecord(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise AppendOnlyError("export records cannot be deleted")
+
+
+class ExportJobState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class ExportJob(models.Model):
+    """An export made in the background (``compliance.jobs``): its state and progress, then
+    the finished file, which is entered in the ledger each time it is fetched.
+
+    A job's row changes as it runs (it is not evidence: the ledger is); the file is written
+    under a temporary name and renamed when complete, so a half file is never served.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    session = models.ForeignKey(
+        "ingestion.Session", on_delete=models.CASCADE, related_name="export_jobs"
+    )
+    format = models.CharField(max_length=8, choices=ExportFormat.choices)
+    redact = models.BooleanField(default=False)
+    # Who asked (each fetch is recorded in the ledger under who fetched it).
+    channel = models.CharField(max_length=16, choices=ExportChannel.choices)
+    actor = models.CharField(max_length=300)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="agentops_export_jobs",
+    )
+    api_key = models.ForeignKey(
+        "ingestion.ApiKey",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="export_jobs",
+    )
+    state = models.CharField(
+        max_length=8, choices=ExportJobState.choices, default=ExportJobState.QUEUED
+    )
+    stage = models.CharField(max_length=40, default="queued")
+    done = models.BigIntegerField(default=0)  # units of the stage done ...
+    total = models.BigIntegerField(default=0)  # ... of this many (0: unknown)
+    attempt = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    # The finished file and what the ledger records when it is fetched.
+    file_path = models.CharField(max_length=500, blank=True, default="")
+    file_name = models.CharField(max_length=200, blank=True, default="")
+    sha256 = models.CharField(max_length=64, blank=True, default="")
+    size_bytes = models.BigIntegerField(null=True, blank=True)
+    ledger = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = "export job"
+        indexes = [models.Index(fields=["state", "heartbeat_at"], name="export_job_state_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.format} job of {self.session_id} ({self.state})"
+
+    @property
+    def active(self) -> bool:
+        return self.state in (ExportJobState.QUEUED, ExportJobState.RUNNING)

@@ -27,12 +27,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import os
 import tempfile
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -68,6 +67,9 @@ EXTENSIONS: dict[str, str] = {
 FORMAT_ORDER = (ExportFormat.JSONL.value, ExportFormat.JSON.value, ExportFormat.PDF.value)
 
 _SPOOL_IN_MEMORY = 8 * 1024 * 1024
+
+# Told how far an export is: (stage, done, total); called often, so it must be cheap.
+Progress = Callable[[str, int, int], None]
 _HASH_BLOCK = 1 << 20
 
 # --------------------------------------------------------------------------------------
@@ -204,6 +206,7 @@ def export_context(
     timeline: bool = False,
     actor: Actor | None = None,
     redact: bool = False,
+    progress: Progress | None = None,
 ) -> Iterator[ExportContext]:
     """The chain of ``session`` as it stands now, verified, with its findings.
 
@@ -235,6 +238,8 @@ def export_context(
             stats.add(envelope)
             if lines is not None:
                 lines.add(shown)
+            if progress is not None and stats.last_sequence is not None:
+                progress("verifying", stats.last_sequence + 1, last_sequence + 1)
             yield envelope
 
     try:
@@ -323,6 +328,41 @@ def export_write(
     carry. Raises ValueError for an unknown format, or a JSON of another export.
     """
     fmt = ExportFormat(fmt).value  # a plain string; ValueError for an unknown format
+    sink = export_bytes_write(
+        context=context,
+        fmt=fmt,
+        target=target,
+        actor=actor,
+        json_export=json_export,
+        json_data=json_data,
+    )
+    return ExportRecord.objects.create(
+        **export_ledger_fields(
+            context=context,
+            fmt=fmt,
+            sha256=sink.sha256.hexdigest(),
+            size_bytes=sink.size,
+            json_export=json_export,
+            attached_to_pdf=attached_to_pdf,
+            file_name=file_name,
+        ),
+        **actor_ledger_fields(actor),
+    )
+
+
+def export_bytes_write(
+    *,
+    context: ExportContext,
+    fmt: str,
+    target: IO[bytes],
+    actor: Actor,
+    json_export: ExportRecord | None = None,
+    json_data: bytes | None = None,
+    progress: Progress | None = None,
+) -> _Digest:
+    """The bytes of one format of the context, written to ``target`` (hashed and counted on
+    the way); nothing is recorded. ``export_write`` and export jobs record them."""
+    fmt = ExportFormat(fmt).value
     sink = _Digest(target)
     if fmt == ExportFormat.JSONL:
         document.jsonl_write(context=context, write=sink.write)
@@ -343,34 +383,60 @@ def export_write(
             raise ValueError(
                 "a PDF cites the compliance JSON written from the same context, and carries it"
             )
-        from .exports.pdf import pdf_render  # WeasyPrint loads slowly; only PDFs need it
+        from .exports.pdf import pdf_write  # WeasyPrint loads slowly; only PDFs need it
 
-        sink.write(
-            pdf_render(context=context, actor=actor, json_export=json_export, json_data=json_data)
+        pdf_write(
+            context=context,
+            actor=actor,
+            json_export=json_export,
+            json_data=json_data,
+            write=sink.write,
+            progress=progress,
         )
+    return sink
+
+
+def export_ledger_fields(
+    *,
+    context: ExportContext,
+    fmt: str,
+    sha256: str,
+    size_bytes: int,
+    json_export: ExportRecord | None = None,
+    attached_to_pdf: bool = False,
+    file_name: str | None = None,
+) -> dict[str, Any]:
+    """What the ledger records of an export's bytes, apart from who received them."""
     report = context.report
-    return ExportRecord.objects.create(
-        session=context.session,
-        format=fmt,
-        file_name=file_name or export_file_name(session=context.session, fmt=fmt, context=context),
-        sha256=sink.sha256.hexdigest(),
-        size_bytes=sink.size,
-        exported_at=context.exported_at,
-        channel=actor.channel,
-        actor=actor.name[:300],
-        user=actor.user,
-        api_key=actor.api_key,
-        delivered=True,
-        attached_to_pdf=attached_to_pdf and fmt == ExportFormat.JSON,
-        redacted=context.redacted,
-        sealed=context.sealed,
-        verification_status=report["status"],
-        evidence_class=report.get("evidence_class"),
-        last_sequence_number=context.stats.last_sequence,
-        last_event_hash=context.stats.last_hash,
-        findings=context.findings,
-        json_export=json_export if fmt == ExportFormat.PDF else None,
-    )
+    return {
+        "session": context.session,
+        "format": fmt,
+        "file_name": file_name
+        or export_file_name(session=context.session, fmt=fmt, context=context),
+        "sha256": sha256,
+        "size_bytes": size_bytes,
+        "exported_at": context.exported_at,
+        "delivered": True,
+        "attached_to_pdf": attached_to_pdf and fmt == ExportFormat.JSON,
+        "redacted": context.redacted,
+        "sealed": context.sealed,
+        "verification_status": report["status"],
+        "evidence_class": report.get("evidence_class"),
+        "last_sequence_number": context.stats.last_sequence,
+        "last_event_hash": context.stats.last_hash,
+        "findings": context.findings,
+        "json_export": json_export if fmt == ExportFormat.PDF else None,
+    }
+
+
+def actor_ledger_fields(actor: Actor) -> dict[str, Any]:
+    """Who received an export, as the ledger records it."""
+    return {
+        "channel": actor.channel,
+        "actor": actor.name[:300],
+        "user": actor.user,
+        "api_key": actor.api_key,
+    }
 
 
 @dataclass
@@ -404,15 +470,16 @@ def export_render(
         ) as context:
             pair: dict[str, Any] = {}
             if fmt == ExportFormat.PDF:
-                companion = io.BytesIO()
-                pair["json_export"] = export_write(
-                    context=context,
-                    fmt=ExportFormat.JSON,
-                    target=companion,
-                    actor=actor,
-                    attached_to_pdf=True,
-                )
-                pair["json_data"] = companion.getvalue()
+                with tempfile.TemporaryFile() as companion:  # read back once: one copy
+                    pair["json_export"] = export_write(
+                        context=context,
+                        fmt=ExportFormat.JSON,
+                        target=companion,
+                        actor=actor,
+                        attached_to_pdf=True,
+                    )
+                    companion.seek(0)
+                    pair["json_data"] = companion.read()
             record = export_write(context=context, fmt=fmt, target=output, actor=actor, **pair)
     except BaseException:
         output.close()

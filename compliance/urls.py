@@ -13,4 +13,10 @@ urlpatterns = [
         api.SessionFindingsView.as_view(),
         name="session-findings",
     ),
+    path("api/v1/exports/<str:job_id>", api.ExportJobView.as_view(), name="export-job"),
+    path(
+        "api/v1/exports/<str:job_id>/download",
+        api.ExportJobDownloadView.as_view(),
+        name="export-job-download",
+    ),
 ]

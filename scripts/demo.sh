@@ -42,11 +42,16 @@ url="http://127.0.0.1:$port"
 echo "== ingestion service on $url (log: $server_log)"
 "$VENV/bin/gunicorn" agentops.wsgi -b "127.0.0.1:$port" -w 2 --access-logfile - >>"$server_log" 2>&1 &
 server_pid=$!
+# PDF reports (and long exports) are made by the export worker, off the request path.
+"$py" manage.py export_worker >>"$server_log" 2>&1 &
+worker_pid=$!
 stop_server() {
-  if kill -0 "$server_pid" 2>/dev/null; then
-    kill "$server_pid"
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  for pid in "$server_pid" "$worker_pid"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill "$pid"
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
 }
 trap stop_server EXIT
 

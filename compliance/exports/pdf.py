@@ -13,7 +13,7 @@ seconds that way, where a table or per-cell markup takes minutes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from agentops_sdk import chain, seal, wording
@@ -44,6 +44,11 @@ logging.getLogger("fontTools").propagate = False
 
 TEMPLATE = "compliance/report.html"
 BLOCK_LINES = 5  # lines per shaded band of a register
+# Timeline lines on a page, and on the timeline's first page (below the section's heading and
+# introduction): each page of the timeline is one block of the template that fits an A4 page,
+# so the number of pages is known before anything is laid out (see exports.chunked).
+TIMELINE_PAGE_LINES = 64
+TIMELINE_FIRST_PAGE_LINES = 50
 MAX_VIOLATIONS_SHOWN = 500  # the JSON export lists every one
 
 _EVENT_TYPE_ORDER = [
@@ -324,10 +329,31 @@ def export_key_id() -> str:
     return seal.key_id(keys.signing_key().public_key())
 
 
+def timeline_page_bounds(rows: int) -> list[tuple[int, int]]:
+    """The rows of each page of a timeline of ``rows`` rows: ``[(start, stop), ...]``."""
+    bounds = [(0, min(rows, TIMELINE_FIRST_PAGE_LINES))]
+    while bounds[-1][1] < rows:
+        start = bounds[-1][1]
+        bounds.append((start, min(rows, start + TIMELINE_PAGE_LINES)))
+    return bounds
+
+
+def timeline_pages(timeline: Any, first: int, last: int | None) -> list[dict[str, Any]]:
+    """Pages ``first:last`` of the timeline, each with the events it covers and its blocks."""
+    if timeline is None:
+        return []
+    pages = []
+    for start, stop in timeline_page_bounds(len(timeline))[first:last]:
+        low, high = timeline.sequences(start, stop)
+        pages.append({"first": low, "last": high, "blocks": blocks(timeline.lines(start, stop))})
+    return pages
+
+
 def report_context(
-    *, context: ExportContext, actor: Actor, json_export: ExportRecord
+    *, context: ExportContext, actor: Actor, json_export: ExportRecord, timeline: bool = True
 ) -> dict[str, Any]:
-    """Everything the template shows, computed here so the template only lays it out."""
+    """Everything the template shows, computed here so the template only lays it out
+    (``timeline``: with every page of the timeline; exports.chunked adds them part by part)."""
     session = context.session
     report = context.report
     if context.timeline is not None:
@@ -357,7 +383,9 @@ def report_context(
         "policy": _policy(context),
         "findings_problem": context.findings_problem,
         "timeline_header": context.timeline.header() if context.timeline else "",
-        "timeline_blocks": blocks(context.timeline.lines() if context.timeline else []),
+        "timeline_pages": timeline_pages(context.timeline, 0, None) if timeline else [],
+        "timeline_intro": True,
+        "part": "all",
         "first_date": (context.stats.first_wall or "")[:10],
         "event_total": context.event_total,
         "disclaimer": statements.DISCLAIMER,
@@ -385,3 +413,36 @@ def pdf_render(
         relationship="Source",
     )
     return HTML(string=html, base_url=str(settings.BASE_DIR)).write_pdf(attachments=[evidence])
+
+
+def pdf_write(
+    *,
+    context: ExportContext,
+    actor: Actor,
+    json_export: ExportRecord,
+    json_data: bytes,
+    write: Callable[[bytes], Any],
+    progress: Callable[[str, int, int], None] | None = None,
+) -> None:
+    """The PDF report written to ``write``: one WeasyPrint document for a timeline of at most
+    ``AGENTOPS_PDF_CHUNK_EVENTS`` events, otherwise rendered in chunks of that many events and
+    assembled (``compliance.exports.chunked``), so that memory stays bounded."""
+    chunk = max(1, int(settings.AGENTOPS_PDF_CHUNK_EVENTS))
+    if context.timeline is None or len(context.timeline) <= chunk:
+        if progress is not None:
+            progress("rendering", 0, 1)
+        write(
+            pdf_render(context=context, actor=actor, json_export=json_export, json_data=json_data)
+        )
+        return
+    from .chunked import chunked_pdf_write
+
+    chunked_pdf_write(
+        context=context,
+        actor=actor,
+        json_export=json_export,
+        json_data=json_data,
+        write=write,
+        chunk_events=chunk,
+        progress=progress,
+    )

@@ -128,6 +128,12 @@ class Timeline:
         self._date: str | None = None
         #: Printed sequence number -> what to show for an erased payload (exports/erasures).
         self.erasure_notes: dict[str, str] = {}
+        self._widths_of = -1  # rows when the widths were last computed
+        self._widths_value = (0, 0)
+
+    def __len__(self) -> int:
+        """Rows of the timeline: one per event, one per change of date."""
+        return len(self._rows)
 
     def add(self, event: Mapping[str, Any]) -> None:
         stamp = event.get("timestamp_wall")
@@ -163,10 +169,11 @@ class Timeline:
             f"{'Hash':<{HASH_CHARS}}  Summary"
         )
 
-    def lines(self) -> list[str]:
-        sequence, kind = self._widths()
+    def lines(self, start: int = 0, stop: int | None = None) -> list[str]:
+        """The formatted rows ``start:stop`` (all by default)."""
+        sequence, kind = self._widths_cached()
         lines = []
-        for row in self._rows:
+        for row in self._rows[start:stop]:
             if isinstance(row, str):
                 lines.append(f"{'':>{sequence}}  ── {row} ──")
                 continue
@@ -178,3 +185,14 @@ class Timeline:
             )
             lines.append(head + _cut(summary, LINE_WIDTH - len(head)))
         return lines
+
+    def sequences(self, start: int, stop: int) -> tuple[str, str]:
+        """The sequence numbers of the first and the last event among rows ``start:stop``."""
+        numbers = [row[0] for row in self._rows[start:stop] if isinstance(row, tuple)]
+        return (numbers[0], numbers[-1]) if numbers else ("", "")
+
+    def _widths_cached(self) -> tuple[int, int]:
+        if self._widths_of != len(self._rows):
+            self._widths_value = self._widths()
+            self._widths_of = len(self._rows)
+        return self._widths_value

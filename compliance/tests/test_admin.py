@@ -25,6 +25,7 @@ from ingestion.tests.factories import project_create, session_create, session_wi
 from policy.services import session_findings_evaluate
 
 from .factories import event_tamper, session_recorded, session_sealed
+from .jobs_support import console_followed
 
 pytestmark = pytest.mark.django_db
 
@@ -257,7 +258,9 @@ def test_verify_now_is_a_post(reviewer_client):
 )
 def test_a_download_is_recorded_with_the_username(reviewer_client, reviewer, fmt, content_type):
     session = session_sealed()
-    response = reviewer_client.post(page_url(session, "download", fmt))
+    response = console_followed(
+        reviewer_client, reviewer_client.post(page_url(session, "download", fmt))
+    )
     assert response.status_code == 200
     assert response["Content-Type"] == content_type
     assert response["Content-Disposition"].startswith("attachment;")

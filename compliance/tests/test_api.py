@@ -13,6 +13,7 @@ from compliance.models import ExportRecord
 from ingestion import services as ingestion_services
 
 from .factories import session_recorded, session_sealed
+from .jobs_support import followed
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +37,7 @@ def session(api_key):
 
 def export(client, session_id, fmt: str | None = "json"):
     params = {} if fmt is None else {"format": fmt}
-    return client.get(f"/api/v1/sessions/{session_id}/export", params)
+    return followed(client, client.get(f"/api/v1/sessions/{session_id}/export", params))
 
 
 def body(response) -> bytes:

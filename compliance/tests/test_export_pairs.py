@@ -20,6 +20,7 @@ from ingestion import keys
 from ingestion import services as ingestion_services
 
 from .factories import session_sealed
+from .jobs_support import console_followed, followed
 from .pdf_attachments import needs_poppler, pdf_attachments, pdf_words
 
 pytestmark = [pytest.mark.django_db, needs_poppler]
@@ -54,6 +55,8 @@ def test_a_pdf_from_the_api_carries_the_json_it_cites(tmp_path):
     session = session_sealed(project=key.project)
     client = Client(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
     response = client.get(f"/api/v1/sessions/{session.pk}/export", {"format": "pdf"})
+    assert response.status_code == 202  # a PDF is always made by an export job
+    response = followed(client, response)
     assert response.status_code == 200
     pdf = b"".join(response.streaming_content)
     record = ExportRecord.objects.get(pk=response["X-AgentOps-Export-Id"])
@@ -75,7 +78,10 @@ def test_a_pdf_from_the_console_carries_the_json_it_cites(admin_client, page, tm
     session = session_sealed()
     args = [session.pk, "pdf"] if page == "download" else [session.pk]
     url = reverse(f"admin:ingestion_session_{page}", args=args)
-    response = admin_client.post(url) if page == "download" else admin_client.get(url)
+    if page == "download":  # a PDF download is an export job: its page offers the file
+        response = console_followed(admin_client, admin_client.post(url))
+    else:
+        response = admin_client.get(url)
     assert response.status_code == 200
     pdf = b"".join(response.streaming_content)
     record = ExportRecord.objects.get(pk=response["X-AgentOps-Export-Id"])

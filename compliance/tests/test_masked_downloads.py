@@ -15,6 +15,7 @@ from agentops_sdk import reading
 from agentops_sdk.verify import verify_file
 from django.contrib.auth.models import Group, Permission
 from django.contrib.messages import get_messages
+from django.test import Client
 from django.urls import reverse
 
 from compliance.models import ExportRecord
@@ -25,6 +26,7 @@ from ingestion.models import Session
 from ingestion.tests.factories import proposal_build, session_create
 from policy.services import session_findings_evaluate
 
+from .jobs_support import console_followed, run_export_jobs
 from .pdf_attachments import needs_poppler, pdf_attachments, pdf_words
 
 pytestmark = pytest.mark.django_db
@@ -84,6 +86,7 @@ def raw_client(client, django_user_model):
 
 def download(client, session: Session, fmt: str) -> tuple[bytes, ExportRecord]:
     response = client.post(reverse("admin:ingestion_session_download", args=[session.pk, fmt]))
+    response = console_followed(client, response)
     assert response.status_code == 200
     data = b"".join(response.streaming_content)
     record = ExportRecord.objects.get(pk=response["X-AgentOps-Export-Id"])
@@ -199,3 +202,32 @@ def test_the_console_says_next_to_the_buttons_that_downloads_are_masked(reviewer
     html = page.content.decode()
     assert "Download JSON (masked)" in html
     assert "Your downloads are masked copies" in html
+
+
+def test_the_console_shows_an_export_jobs_progress_and_hides_an_unmasked_one_from_a_masked_reader(
+    client, django_user_model
+):
+    session = session_with_personal_data()
+    raw = Client()
+    owner = django_user_model.objects.create_user(
+        "rob", password="a long pass phrase 42", is_staff=True
+    )
+    owner.groups.add(Group.objects.get(name=GROUP_NAME))
+    owner.user_permissions.add(Permission.objects.get(codename="view_raw_payload"))
+    raw.force_login(owner)
+    queued = raw.post(reverse("admin:ingestion_session_download", args=[session.pk, "pdf"]))
+    assert queued.status_code == 302
+    page = raw.get(queued["Location"]).content.decode()
+    assert "Queued" in page and '<meta http-equiv="refresh"' in page and "<progress" in page
+    # A reader without the raw-payload permission cannot see (nor fetch) the unmasked job.
+    masked = user_client(client, django_user_model, raw=False)
+    assert masked.get(queued["Location"]).status_code == 404
+    assert masked.post(queued["Location"] + "file/").status_code == 404
+    run_export_jobs()
+    page = raw.get(queued["Location"]).content.decode()
+    assert "Ready:" in page and "refresh" not in page
+    assert masked.post(queued["Location"] + "file/").status_code == 404
+    fetched = raw.post(queued["Location"] + "file/")
+    assert fetched.status_code == 200
+    assert fetched["X-AgentOps-Redacted"] == "false"
+    assert ExportRecord.objects.get(pk=fetched["X-AgentOps-Export-Id"]).user == owner

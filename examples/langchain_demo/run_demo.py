@@ -26,6 +26,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -281,9 +282,30 @@ def download(http: requests.Session, base: str, session_id: str, fmt: str, out: 
         f"{base}/api/v1/sessions/{session_id}/export", params={"format": fmt}, timeout=120
     )
     response.raise_for_status()
+    if response.status_code == 202:  # an export job (every PDF): wait for it, then fetch it
+        response = job_download(http, response.headers["Location"])
     path = out / export_filename(response.headers.get("Content-Disposition", ""), session_id, fmt)
     path.write_bytes(response.content)
     return path
+
+
+def job_download(http: requests.Session, job_url: str, timeout: float = 600.0):
+    """Poll an export job until it is done, then fetch its file."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = http.get(job_url, timeout=30)
+        status.raise_for_status()
+        job = status.json()
+        if job["state"] == "done":
+            break
+        if job["state"] == "failed":
+            raise RuntimeError(f"the export job failed: {job['error']}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the export job {job_url} did not finish in {timeout:.0f} s")
+        time.sleep(0.5)
+    response = http.get(job["download_url"], timeout=120)
+    response.raise_for_status()
+    return response
 
 
 def export_filename(disposition: str, session_id: str, fmt: str) -> str:

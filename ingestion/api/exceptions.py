@@ -36,6 +36,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "AUTHORITY_VIOLATION": (403, "a producer sent a CHAIN_SEAL; only the service seals"),
     "SESSION_NOT_FOUND": (404, "no such session in the caller's project"),
     "NOT_FOUND": (404, "no such route"),
+    "EXPORT_JOB_NOT_FOUND": (404, "no such export job in the caller's project"),
     "METHOD_NOT_ALLOWED": (405, "the route does not accept this method"),
     "NOT_ACCEPTABLE": (
         406,
@@ -47,6 +48,9 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "SEQUENCE_CONFLICT": (409, "a sequence number or event id is reused with different content"),
     "ORDERING_VIOLATION": (409, "the batch breaks the event ordering rules"),
     "EMPTY_SESSION": (409, "a session without events cannot be sealed"),
+    "EXPORT_NOT_READY": (409, "the export job has not finished; poll its status"),
+    "EXPORT_FAILED": (409, "the export job failed (details: reason); ask for a new export"),
+    "EXPORT_EXPIRED": (410, "the export job's file was deleted after its retention period"),
     "POLICY_VIOLATION": (409, "the batch breaks the project's policy (413 for size rules)"),
     "PAYLOAD_TOO_LARGE": (413, "the request, batch or a payload exceeds the configured limits"),
     "UNSUPPORTED_MEDIA_TYPE": (
@@ -66,6 +70,11 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "LOG_SIZE_INVALID": (400, "a tree size, leaf range or proof the transparency log never had"),
     "TREE_HEAD_NOT_FOUND": (404, "no signed tree head of that size"),
     "LOG_ENTRY_NOT_FOUND": (404, "the session has no entry in the transparency log"),
+    "EXPORT_JOBS_LIMIT": (
+        429,
+        "the project already has as many export jobs queued or running as it may; "
+        "retry after Retry-After seconds",
+    ),
     "SERVICE_UNAVAILABLE": (503, "the database is unavailable; retry later"),
     "BAD_REQUEST": (400, "refused before reaching the API (e.g. a Host header not allowed)"),
     "INTERNAL_ERROR": (500, "an unexpected error; reported to the operators"),
@@ -137,7 +146,11 @@ def _suspicious_request(exc: SuspiciousOperation) -> Response:
 
 def api_exception_handler(exc, context):
     if isinstance(exc, IngestionError):
-        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status)
+        retry = exc.details.get("retry_after") if exc.status in (429, 503) else None
+        headers = {"Retry-After": str(retry)} if isinstance(retry, int) else None
+        return Response(
+            error_body(exc.code, exc.message, exc.details), status=exc.status, headers=headers
+        )
     if isinstance(exc, SuspiciousOperation):
         return _suspicious_request(exc)
     if isinstance(exc, Http404):

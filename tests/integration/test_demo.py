@@ -43,8 +43,16 @@ def printed(stdout: str, label: str) -> str:
 
 
 def test_against_the_service_the_demo_ends_with_authoritative_evidence(
-    live_server: Any, api_key: str, tmp_path: Path
+    live_server: Any, api_key: str, tmp_path: Path, settings: Any
 ) -> None:
+    # The PDF is an export job: here it runs as it is queued, inside the live server (make
+    # demo starts an export worker; a worker process cannot reach this test's database).
+    settings.TASKS = {
+        "default": {
+            "BACKEND": "django_tasks.backends.immediate.ImmediateBackend",
+            "QUEUES": ["default", "exports"],
+        }
+    }
     out = tmp_path / "out"
     result = run_demo(
         "--server", live_server.url, "--api-key", api_key, "--out", str(out), cwd=tmp_path

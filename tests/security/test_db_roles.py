@@ -467,6 +467,8 @@ def test_grants_follow_the_policy_and_the_command_is_idempotent(service_role):
         "auth.User_groups": {"SELECT"},
         "auth.User_user_permissions": {"SELECT"},
         "contenttypes.ContentType": {"SELECT"},
+        "compliance.ExportJob": {"SELECT", "INSERT", "UPDATE"},
+        "django_tasks_database.DBTaskResult": read_write,
     }
     for label, privileges in expected.items():
         assert first[_table(label)] == privileges, label

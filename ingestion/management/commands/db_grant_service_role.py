@@ -92,6 +92,10 @@ POLICY: dict[str, tuple[Privilege, ...]] = {
     "sessions.Session": READ_WRITE,
     "admin.LogEntry": APPEND_ONLY,
     "agentops_cache": READ_WRITE,
+    # Export jobs (compliance.jobs): the web service queues them, the export worker runs them;
+    # the queue is django-tasks' table. Neither is evidence (the ledger is).
+    "compliance.ExportJob": ("SELECT", "INSERT", "UPDATE"),
+    "django_tasks_database.DBTaskResult": READ_WRITE,
     # Written by migrate and the owner's commands only.
     "auth.Group": READ,
     "auth.Group_permissions": READ,
