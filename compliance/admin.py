@@ -552,6 +552,8 @@ class ExportRecordAdmin(EvidenceAdmin):
 
 
 admin.site.register(Erasure, ErasureAdmin)
+
+
 # The export queue's own admin (django_tasks_db) is not part of the console: jobs are shown
 # on their session's pages.
 def _queue_admin_remove() -> None:

@@ -369,7 +369,8 @@ class Verification(models.Model):
         raise AppendOnlyError("verifications cannot be deleted")
 
 
-# The erasure ledger lives in a module of its own; imported here so Django registers it.
+# The erasure ledger, the transparency log and the OTLP span index live in modules of their
+# own; imported here so that Django registers their models.
 from .erasure_models import Erasure  # noqa: E402, F401
+from .otlp.models import SpanReceipt  # noqa: E402, F401
 from .transparency.models import LogLeaf, LogNode, TreeHead  # noqa: E402, F401
-from .otlp.models import SpanReceipt  # noqa: E402, F401  (OTLP span index)

@@ -1,8 +1,8 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from ..transparency import api as log_api
 from ..otlp.views import OtlpTracesApiView, OtlpTracesView
+from ..transparency import api as log_api
 from . import views
 
 urlpatterns = [
