@@ -76,7 +76,7 @@ demo:
 
 # The same path with an agent instrumented only with OpenTelemetry, exporting OTLP/HTTP.
 demo-otel:
-	@VENV=$(VENV) DEMO_AGENT=examples/otel_demo/run_demo.py ./scripts/demo.sh
+	@VENV=$(VENV) DEMO_AGENT=examples/otel_demo/run_demo.py DEMO_NAME="make demo-otel" ./scripts/demo.sh
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3 .pytest_cache .ruff_cache

@@ -20,7 +20,13 @@ from ingestion.selectors import (
     session_latest_verification,
     session_seal_envelope,
 )
-from policy.masking import Reader, payload_keys_shown, payload_masked, text_shown
+from policy.masking import (
+    Reader,
+    payload_keys_shown,
+    payload_masked,
+    preview_shown,
+    text_shown,
+)
 from policy.models import Findings
 from policy.pii import PiiScanner, payload_scan
 from policy.services import scanner_for_project
@@ -128,7 +134,11 @@ def _findings_read(
         total += 1
         if len(listed) < LISTED:
             listed.append(
-                {**finding, "kind_label": PII_KINDS.get(finding["kind"], finding["kind"])}
+                {
+                    **finding,
+                    "kind_label": PII_KINDS.get(finding["kind"], finding["kind"]),
+                    "preview": preview_shown(finding["preview"]),
+                }
             )
         sequence = finding.get("sequence_number")
         if isinstance(sequence, int) and first <= sequence <= last:
@@ -186,7 +196,11 @@ def session_page(*, session: Session, page_number: Any, raw_allowed: bool) -> Se
                 **call,
                 "tool_name": shown(call.get("tool_name")),
                 "args": [
-                    {**arg, "key": shown(arg.get("key")), "preview": shown(arg.get("preview"))}
+                    {
+                        **arg,
+                        "key": shown(arg.get("key")),
+                        "preview": shown(preview_shown(arg.get("preview"))),
+                    }
                     for arg in call.get("args") or ()
                 ],
                 "args_logged": shown(call.get("args_logged")),

@@ -109,6 +109,15 @@ def _mask_at(payload: Any, path: str, previews: list[str], scanner: PiiScanner) 
 #: What a payload is shown as when no masking of its parts can be trusted.
 HIDDEN = "(hidden: this payload holds personal data)"
 
+#: What a finding shows once the payload it was found in is erased: its masked preview is gone
+#: (withheld with the payload), the finding itself stays.
+ERASED = "(erased)"
+
+
+def preview_shown(preview: str | None) -> str:
+    """A stored masked preview, or ``ERASED`` where erasure withheld it."""
+    return ERASED if preview is None else preview
+
 
 def payload_masked(
     payload: Any,

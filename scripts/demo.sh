@@ -17,6 +17,7 @@ repo=$PWD
 
 VENV=${VENV:-.venv}
 DEMO_AGENT=${DEMO_AGENT:-examples/langchain_demo/run_demo.py}
+DEMO_NAME=${DEMO_NAME:-make demo}
 OUT=${OUT:-out}
 py="$VENV/bin/python"
 server_log=var/demo-server.log
@@ -115,7 +116,7 @@ fi
 echo
 
 if [ "$status" -ne 0 ] || [ "$evidence" != "AUTHORITATIVE_EVIDENCE" ] || [ -z "$pair" ]; then
-  echo "make demo: FAILED (evidence class: ${evidence:-none})" >&2
+  echo "$DEMO_NAME: FAILED (evidence class: ${evidence:-none})" >&2
   exit 1
 fi
-echo "make demo: AUTHORITATIVE_EVIDENCE"
+echo "$DEMO_NAME: AUTHORITATIVE_EVIDENCE"

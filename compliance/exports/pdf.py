@@ -22,6 +22,7 @@ from django.template.loader import render_to_string
 
 from compliance.formatting import duration_text
 from ingestion import keys
+from policy.masking import preview_shown
 
 from .. import statements
 from ..models import ExportRecord
@@ -51,20 +52,7 @@ TIMELINE_PAGE_LINES = 64
 TIMELINE_FIRST_PAGE_LINES = 50
 MAX_VIOLATIONS_SHOWN = 500  # the JSON export lists every one
 
-_EVENT_TYPE_ORDER = [
-    "SESSION_START",
-    "MODEL_REQUEST",
-    "MODEL_RESPONSE",
-    "TOOL_CALL",
-    "TOOL_RESULT",
-    "AGENT_STATE_SNAPSHOT",
-    "DECISION_TRACE",
-    "ERROR",
-    "ANNOTATION",
-    "LOG_DROP",
-    "SESSION_END",
-    "CHAIN_SEAL",
-]
+_EVENT_TYPE_ORDER = (*chain.PRODUCER_EVENT_ORDER, chain.SEAL_EVENT_TYPE)
 
 
 def blocks(lines: Iterable[str], size: int = BLOCK_LINES) -> list[str]:
@@ -273,7 +261,7 @@ def _policy(context: ExportContext) -> dict[str, Any] | None:
     width = sequence_width(context.stats.last_sequence)
     pii_lines = [
         f"{_cut(f.get('sequence_number'), width):>{width}}  {_cut(f.get('kind'), 18):<18}  "
-        f"{_cut(f.get('path'), 36):<36}  {_cut(f.get('preview'), 40)}"
+        f"{_cut(f.get('path'), 36):<36}  {_cut(preview_shown(f.get('preview')), 40)}"
         for f in findings.pii_findings
     ]
     calls = findings.tool_audit.get("calls", [])
@@ -312,7 +300,7 @@ def _tool_line(call: Mapping[str, Any] | None, width: int) -> str:
             call.get("tool_name"),
             call.get("status"),
             f"{duration:.0f} ms" if isinstance(duration, int | float) else "-",
-            ", ".join(f"{a.get('key')}={a.get('preview')}" for a in args)
+            ", ".join(f"{a.get('key')}={preview_shown(a.get('preview'))}" for a in args)
             if args
             else f"({call.get('args_logged')})",
         )

@@ -167,6 +167,8 @@ def test_the_pdf_says_when_and_under_which_request_the_payload_was_erased(tmp_pa
     text = pdf_words(data, tmp_path)
     assert "under request DSR-2026-0042" in text
     assert "payload erased on" in text
+    # The findings of the erased event stay, saying their preview was erased.
+    assert "(erased)" in text and "=None" not in text
 
 
 def test_an_unsealed_session_stays_appendable_and_seals_authoritative_after_erasure():

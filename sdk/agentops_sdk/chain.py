@@ -25,21 +25,22 @@ except ImportError:  # pragma: no cover - the server and the test suite install 
 SPEC_VERSION = "v0.6"
 ACCEPTED_SCHEMA_VERSIONS = frozenset({"v0.6", "v0.5"})
 
-PRODUCER_EVENT_TYPES = frozenset(
-    {
-        "SESSION_START",
-        "SESSION_END",
-        "MODEL_REQUEST",
-        "MODEL_RESPONSE",
-        "TOOL_CALL",
-        "TOOL_RESULT",
-        "AGENT_STATE_SNAPSHOT",
-        "DECISION_TRACE",
-        "ERROR",
-        "ANNOTATION",
-        "LOG_DROP",
-    }
+#: The producer's event types (spec §3), in the order a report lists them: a session's start,
+#: the agent's work, then drops and the end.
+PRODUCER_EVENT_ORDER = (
+    "SESSION_START",
+    "MODEL_REQUEST",
+    "MODEL_RESPONSE",
+    "TOOL_CALL",
+    "TOOL_RESULT",
+    "AGENT_STATE_SNAPSHOT",
+    "DECISION_TRACE",
+    "ERROR",
+    "ANNOTATION",
+    "LOG_DROP",
+    "SESSION_END",
 )
+PRODUCER_EVENT_TYPES = frozenset(PRODUCER_EVENT_ORDER)
 SEAL_EVENT_TYPE = "CHAIN_SEAL"
 EVENT_TYPES = PRODUCER_EVENT_TYPES | {SEAL_EVENT_TYPE}
 

@@ -20,9 +20,17 @@ DEMO = REPO / "examples" / "otel_demo" / "run_demo.py"
 
 
 def test_the_opentelemetry_demo_ends_with_authoritative_evidence(
-    live_server: Any, api_key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    live_server: Any, api_key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Any
 ) -> None:
     monkeypatch.setattr("tests.integration.test_demo.DEMO", DEMO)
+    # The PDF is an export job: here it runs as it is queued, inside the live server (make
+    # demo-otel starts an export worker; a worker process cannot reach this test's database).
+    settings.TASKS = {
+        "default": {
+            "BACKEND": "django_tasks.backends.immediate.ImmediateBackend",
+            "QUEUES": ["default", "exports"],
+        }
+    }
     out = tmp_path / "out"
     result = run_demo(
         "--server", live_server.url, "--api-key", api_key, "--out", str(out), cwd=tmp_path
