@@ -60,15 +60,21 @@ FINDINGS_UNAVAILABLE_NOTICE = (
     "NO POLICY FINDINGS: the session could not be evaluated under its project's policy ({reason})."
 )
 
+#: Who sent a session's events to the service, as the chain-of-custody statement names it.
+SENT_BY_SDK = "The agent's SDK sent these events"
+SENT_BY_OTLP = (
+    "The agent's OpenTelemetry exporter sent its traces (made into these events by the service)"
+)
+
 CUSTODY_STATEMENT_SEALED = (
-    "The agent's SDK sent these events to the ingestion service {service}, which recomputed "
+    "{sent} to the ingestion service {service}, which recomputed "
     "every hash itself (chain authority: server), stored them append-only, and sealed the "
     "session at {sealed_at} with a CHAIN_SEAL signed by key {key_id}. At export time the "
     "stored chain was verified again: {verdict}."
 )
 
 CUSTODY_STATEMENT_UNSEALED = (
-    "The agent's SDK sent these events to the ingestion service {service}, which recomputed "
+    "{sent} to the ingestion service {service}, which recomputed "
     "every hash itself (chain authority: server) and stored them append-only. The session "
     "has NOT been sealed: no signature vouches for its completeness. At export time the "
     "stored chain was verified: {verdict}."

@@ -29,6 +29,7 @@ from agentops_sdk.verify import (
 )
 
 from ingestion import keys
+from ingestion.otlp.services import SESSION_SOURCE as OTLP_SOURCE
 
 from .. import selectors, statements
 from ..canonical import Canonical, canonical_array, canonical_write
@@ -176,10 +177,15 @@ def custody_statement(context: ExportContext) -> str:
     service = ", ".join(sorted(context.stats.authority_ids)) or "(none)"
     if context.report.get("authority") == chain.AUTHORITY_SDK:
         return statements.CUSTODY_STATEMENT_LOCAL.format(verdict=verdict_words)
+    source = (context.session.metadata or {}).get("source")
+    sent = statements.SENT_BY_OTLP if source == OTLP_SOURCE else statements.SENT_BY_SDK
     if not context.sealed:
-        return statements.CUSTODY_STATEMENT_UNSEALED.format(service=service, verdict=verdict_words)
+        return statements.CUSTODY_STATEMENT_UNSEALED.format(
+            sent=sent, service=service, verdict=verdict_words
+        )
     payload = context.stats.seal.get("payload") or {}
     return statements.CUSTODY_STATEMENT_SEALED.format(
+        sent=sent,
         service=service,
         sealed_at=payload.get("seal_timestamp"),
         key_id=seal_key_id(context),

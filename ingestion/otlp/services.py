@@ -33,6 +33,9 @@ logger = logging.getLogger(__name__)
 #: Names sessions: a project's conversation (or trace) always maps to the same session id.
 SESSION_NAMESPACE = uuid.UUID("6a0f7a53-2b0c-4a43-8c55-0f5d1e6c9b27")
 
+#: ``metadata["source"]`` of the sessions this service makes from OTLP spans.
+SESSION_SOURCE = "otlp"
+
 
 @dataclass
 class ExportResult:
@@ -186,7 +189,7 @@ def _group_append(
             session_start(
                 project=project,
                 agent_id=mapping.agent_id_of(spans),
-                metadata={"source": "otlp", "otel_session_key": key},
+                metadata={"source": SESSION_SOURCE, "otel_session_key": key},
                 session_id=pk,
             )
             locked = locked_session(pk, project)

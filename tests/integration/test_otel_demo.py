@@ -3,6 +3,7 @@ an agent instrumented only with OpenTelemetry, exporting OTLP/HTTP to the live s
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,8 @@ def test_the_opentelemetry_demo_ends_with_authoritative_evidence(
     assert printed(result.stdout, "evidence class:") == "AUTHORITATIVE_EVIDENCE"
     json_path = Path(printed(result.stdout, "compliance export (JSON):"))
     report = verify_file(json_path, trusted_keys=keys.trusted_public_keys())
+    custody = json.loads(json_path.read_bytes())["chain_of_custody"]["statement"]
+    assert custody.startswith("The agent's OpenTelemetry exporter sent its traces"), custody
     assert report["evidence_class"] == "AUTHORITATIVE_EVIDENCE", report
     session = Session.objects.get()
     assert session.agent_id == "support-bot" and session.metadata["source"] == "otlp"
