@@ -312,7 +312,11 @@ def erasure_notes_apply(*, page: Any, session: Session) -> None:
     }
     for row in page.rows:
         if row.sequence_number in notes:
+            # The line and its details say so; nothing of the payload is left to mark as
+            # personal data.
+            row.summary = notes[row.sequence_number]
             row.payload_text = f"({notes[row.sequence_number]})"
+            row.personal_data = 0
 
 
 def erasures_unrecorded(*, sessions: Iterable[Session] | None = None) -> dict[Any, list[int]]:

@@ -88,6 +88,10 @@ def test_a_dpo_sees_the_dry_run_then_must_give_a_request_reference(dpo_client, s
     assert "payload erased on" in text and "under request DSR-9" in text
     assert EMAIL.lower() not in text.lower()
     assert "(erased)" in text  # the finding stays, its masked preview does not
+    erased = Erasure.objects.filter(session=session).count()
+    # On the timeline's line and in its details; no "personal data" badge for a payload gone.
+    assert text.count("payload erased on") == 2 * erased
+    assert "! personal data" not in text
 
 
 def test_the_erasure_ledger_is_browsable_and_read_only(dpo_client, session):
