@@ -242,5 +242,8 @@ AGENTOPS_EXPORT_JOB_STALE_SECONDS = env.int("AGENTOPS_EXPORT_JOB_STALE_SECONDS",
 AGENTOPS_EXPORT_JOB_ATTEMPTS = env.int("AGENTOPS_EXPORT_JOB_ATTEMPTS", default=3)
 # Finished files are deleted this long after they were made (the ledger keeps their hashes).
 AGENTOPS_EXPORT_JOB_KEEP_HOURS = env.int("AGENTOPS_EXPORT_JOB_KEEP_HOURS", default=24)
+# Niceness an export worker takes at start (0 to 19; 0 keeps the priority it was started
+# with): exports are batch work and yield the CPU to the web workers that answer ingestion.
+AGENTOPS_EXPORT_WORKER_NICE = env.int("AGENTOPS_EXPORT_WORKER_NICE", default=10)
 # Timeline events per WeasyPrint chunk of a PDF (memory is bounded by one chunk).
 AGENTOPS_PDF_CHUNK_EVENTS = env.int("AGENTOPS_PDF_CHUNK_EVENTS", default=5000)

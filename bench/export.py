@@ -14,8 +14,9 @@ Long sessions (exports of any size, made by export jobs in production): ``--larg
 (a PDF of 100,000 events in at most 150 s and 500 MB), ``--large-json-events`` (a compliance
 JSON of 1,000,000 events in at most 100 s and 300 MB), ``--single-too`` (the 10,000-event PDF
 also rendered as one WeasyPrint document, as before chunking), and ``--ingest-during N``:
-``bench/ingest.py`` with N events while the machine is idle of exports, then again while three
-large PDF exports run, the batch p99 of both compared (at most 2x).
+``bench/ingest.py`` with N events while the machine is idle of exports, then again while
+three large PDF export jobs run in ``export_worker`` processes, the batch p99 of both
+compared (at most 2x).
 
 Runs on a temporary SQLite database by default. With ``DATABASE_URL=postgres://...`` it
 creates (and drops afterwards) the database ``<name>_bench_export`` on that server.
@@ -27,6 +28,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -413,32 +415,59 @@ def _ingest_p99(events: int) -> float:
 
 
 def ingest_during(args: argparse.Namespace, env: dict[str, str], results: dict) -> list[list]:
-    """POST /events p99 with no export running, then while three large PDF exports run."""
-    session_id = results.get("large-pdf", {}).get("session") or results["pdf-session"]
+    """POST /events p99 with no export running, then while three large PDF export jobs run,
+    each in an ``export_worker`` process as production runs them (at its lower priority)."""
+    from compliance import jobs
+    from compliance.exports.context import Actor
+    from compliance.models import ExportJob
+    from ingestion.models import Session
+
+    session = Session.objects.get(
+        pk=results.get("large-pdf", {}).get("session") or results["pdf-session"]
+    )
     print(f"ingest.py, {args.ingest_during:,} events, no export running ({_load()})")
     idle = _ingest_p99(args.ingest_during)
     print(f"  batch p99 {idle:.0f} ms")
-    exports = [
+    actor = Actor.for_command("bench/export.py", operator="bench")
+    queued = [jobs.export_job_create(session=session, fmt="pdf", actor=actor) for _ in range(3)]
+    job_dir = tempfile.mkdtemp(prefix="agentops-bench-export-jobs-")
+    workers = [
         subprocess.Popen(
-            [sys.executable, __file__, "--child", "pdf", session_id],
-            env=env,
+            [
+                sys.executable,
+                str(ROOT / "manage.py"),
+                "export_worker",
+                "--batch",
+                "--max-tasks",
+                "1",
+            ],
+            env={**env, "AGENTOPS_EXPORT_JOB_DIR": job_dir},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        for _ in range(3)
+        for _ in queued
     ]
+    ids = [job.pk for job in queued]
     try:
-        time.sleep(5)  # the exports are past their start-up, into verification and layout
-        print(f"ingest.py, {args.ingest_during:,} events, 3 PDF exports running ({_load()})")
+        deadline = time.monotonic() + 600
+        while ExportJob.objects.filter(pk__in=ids, stage="rendering").count() < len(ids):
+            if time.monotonic() > deadline:
+                raise SystemExit("the three export jobs did not all reach their rendering")
+            time.sleep(0.2)
+        print(f"ingest.py, {args.ingest_during:,} events, 3 PDF export jobs running ({_load()})")
         busy = _ingest_p99(args.ingest_during)
-        still = sum(proc.poll() is None for proc in exports)
-        print(f"  batch p99 {busy:.0f} ms; ratio {busy / idle:.2f}; exports still running: {still}")
+        still = ExportJob.objects.filter(pk__in=ids, state="running").count()
+        print(f"  batch p99 {busy:.0f} ms; ratio {busy / idle:.2f}; jobs still running: {still}")
     finally:
-        for proc in exports:
+        for proc in workers:
             proc.wait()
+        shutil.rmtree(job_dir, ignore_errors=True)
+    states = sorted(ExportJob.objects.filter(pk__in=ids).values_list("state", flat=True))
+    if states != ["done"] * len(ids):
+        raise SystemExit(f"export jobs ended {states}")
     return [
         [
-            "POST events p99 during 3 PDF exports / idle",
+            "POST events p99 during 3 PDF export jobs / idle",
             round(busy / idle, 2),
             TARGET_P99_RATIO,
             busy / idle <= TARGET_P99_RATIO,

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 import requests
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
 
 from compliance import jobs
@@ -40,6 +42,12 @@ def worker(env: dict[str, str], log: Path) -> subprocess.Popen:
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )
+
+
+def niceness(pid: int) -> int:
+    """The niceness of a running process, from /proc (field 19 of its stat line)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[16])
 
 
 def wait_for(predicate, timeout: float, what: str):
@@ -69,6 +77,7 @@ def test_a_job_survives_its_worker_being_killed(
         "AGENTOPS_DEV_SEAL_KEY_FILE": settings.AGENTOPS_DEV_SEAL_KEY_FILE,
         "AGENTOPS_INGESTION_SERVICE_ID": settings.AGENTOPS_INGESTION_SERVICE_ID,
         "DB_CONN_MAX_AGE": "0",
+        "AGENTOPS_EXPORT_WORKER_NICE": "7",
     }
     key, plaintext = ingestion_services.api_key_create(project_name="acme", name="exporter")
     session = session_sealed(project=key.project, extra=2500)
@@ -83,6 +92,8 @@ def test_a_job_survives_its_worker_being_killed(
             return job.state == "running" and job.stage == "rendering"
 
         wait_for(rendering, 120, "the first worker to render")
+        # The worker yields the CPU to the web workers: it runs at the configured niceness.
+        assert niceness(first.pid) == 7
         first.send_signal(signal.SIGKILL)
         first.wait(10)
     finally:
@@ -129,3 +140,9 @@ def test_a_job_survives_its_worker_being_killed(
     (attached,) = pdf_attachments(data, tmp_path / "attached").values()
     assert hashlib.sha256(attached).hexdigest() == fetched.headers["X-AgentOps-Cites-JSON-SHA256"]
     assert ExportJob.objects.get(pk=job.pk).size_bytes == len(data)
+
+
+def test_a_worker_refuses_a_niceness_out_of_range(settings):
+    settings.AGENTOPS_EXPORT_WORKER_NICE = 20
+    with pytest.raises(CommandError, match="0 to 19"):
+        call_command("export_worker", "--batch")

@@ -3,17 +3,19 @@
 Django-tasks' ``db_worker`` on the ``exports`` queue, plus a watchdog thread that queues
 again the jobs whose worker died (no heartbeat for ``AGENTOPS_EXPORT_JOB_STALE_SECONDS``)
 and deletes finished files past ``AGENTOPS_EXPORT_JOB_KEEP_HOURS``. Start one or more; each
-runs one job at a time.
+runs one job at a time, at the lower CPU priority of ``AGENTOPS_EXPORT_WORKER_NICE``, so that
+a long PDF never slows the web workers that answer ingestion.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections, connection
 
 from compliance import jobs
@@ -34,6 +36,15 @@ def _watch(stop: threading.Event, every: float) -> None:
             connection.close()
 
 
+def worker_priority_lower(nice: int) -> int:
+    """Raise this process's niceness to ``nice`` (never lower it: that needs privileges and
+    is not what a setting of 0 asks for). Returns the niceness now in force."""
+    if not 0 <= nice <= 19:
+        raise CommandError(f"AGENTOPS_EXPORT_WORKER_NICE must be 0 to 19, not {nice}")
+    current = os.nice(0)
+    return os.nice(nice - current) if nice > current else current
+
+
 class Command(BaseCommand):
     help = "Run background export jobs (PDF reports, long JSON/JSONL exports)."
 
@@ -43,6 +54,8 @@ class Command(BaseCommand):
         parser.add_argument("--max-tasks", type=int, default=None)
 
     def handle(self, *args, interval, batch, max_tasks, **options):
+        niceness = worker_priority_lower(settings.AGENTOPS_EXPORT_WORKER_NICE)
+        self.stdout.write(f"export worker: niceness {niceness}")
         recovered = jobs.export_jobs_recover()
         if recovered:
             self.stdout.write(f"queued again: {len(recovered)} job(s) whose worker died")
