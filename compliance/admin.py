@@ -37,6 +37,7 @@ from policy.models import Findings
 from . import changelist, console, labels
 from .admin_views import SessionPagesMixin
 from .erasure_admin import ErasureAdmin, ErasurePagesMixin
+from .matters_admin import SessionMattersMixin
 from .models import ExportRecord
 
 admin.site.site_header = "AgentOps Replay — Compliance console"
@@ -304,7 +305,7 @@ class PolicyViolationsFilter(_LatestFindingsFilter):
 
 
 @admin.register(Session)
-class SessionAdmin(ErasurePagesMixin, SessionPagesMixin, EvidenceAdmin):
+class SessionAdmin(SessionMattersMixin, ErasurePagesMixin, SessionPagesMixin, EvidenceAdmin):
     list_display = (
         "short_id",
         "project",

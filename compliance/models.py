@@ -180,3 +180,6 @@ class ExportJob(models.Model):
     @property
     def active(self) -> bool:
         return self.state in (ExportJobState.QUEUED, ExportJobState.RUNNING)
+
+
+from .matter_models import Matter, MatterSession, MatterTagAction, Note  # noqa: E402, F401

@@ -680,9 +680,16 @@ def _manifest_entry(result: SessionFiles, out_dir: Path) -> dict[str, Any]:
 
 
 def export_manifest_write(
-    *, out_dir: Path, results: Iterable[SessionFiles], generated_by: str
+    *,
+    out_dir: Path,
+    results: Iterable[SessionFiles],
+    generated_by: str,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write ``manifest.json`` (RFC 8785) listing every exported file with its SHA-256.
+
+    ``extra`` adds top-level members (a matter's export names its matter); it cannot replace
+    the members written here.
 
     Sessions listed by an earlier manifest in the folder and not exported this time keep
     their entries, so that re-running with another filter extends the folder's manifest.
@@ -698,6 +705,7 @@ def export_manifest_write(
         entries[str(result.session.pk)] = _manifest_entry(result, out_dir)
     sessions = [entries[key] for key in sorted(entries)]
     manifest = {
+        **(extra or {}),
         "manifest_format": MANIFEST_FORMAT,
         "manifest_version": "1",
         "generated_at": rfc3339(timezone.now()),

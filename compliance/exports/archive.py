@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import tempfile
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from ingestion.models import Session
 
@@ -19,26 +19,33 @@ ZIP_FORMATS = (ExportFormat.JSON.value, ExportFormat.PDF.value)
 
 
 def sessions_zip_write(
-    *, sessions: Iterable[Session], actor: Actor, target: IO[bytes], redact: bool = False
+    *,
+    sessions: Iterable[Session],
+    actor: Actor,
+    target: IO[bytes],
+    redact: bool = False,
+    formats: Iterable[str] = ZIP_FORMATS,
+    manifest_extra: Mapping[str, Any] | None = None,
 ) -> dict:
     """Export each session as compliance JSON and PDF into a zip written to ``target``.
 
     Every file is recorded in the export ledger as it is made; ``manifest.json`` (RFC 8785)
     lists each file's SHA-256 and the verification status at export time. ``redact`` makes
     every file a masked copy (for a reader without ``compliance.view_raw_payload``); a
-    session that cannot be masked raises ``services.RedactionImpossible``. Returns the
-    manifest.
+    session that cannot be masked raises ``services.RedactionImpossible``. ``formats`` and
+    ``manifest_extra`` (more top-level members of the manifest) serve a matter's export.
+    Returns the manifest.
     """
     with tempfile.TemporaryDirectory(prefix="agentops-zip-") as tmp:
         folder = Path(tmp)
         results = [
             services.session_files_export(
-                session=session, folder=folder, formats=ZIP_FORMATS, actor=actor, redact=redact
+                session=session, folder=folder, formats=formats, actor=actor, redact=redact
             )
             for session in sessions
         ]
         manifest = services.export_manifest_write(
-            out_dir=folder, results=results, generated_by=actor.name
+            out_dir=folder, results=results, generated_by=actor.name, extra=manifest_extra
         )
         with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             archive.write(folder / services.MANIFEST_NAME, services.MANIFEST_NAME)

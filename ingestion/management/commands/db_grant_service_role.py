@@ -77,6 +77,10 @@ POLICY: dict[str, tuple[Privilege, ...]] = {
     "policy.SubjectFingerprint": APPEND_ONLY,
     "ingestion.SpanReceipt": APPEND_ONLY,
     "compliance.ExportRecord": APPEND_ONLY,
+    # Matters, their tags and untags, reviewers' notes (compliance/0008).
+    "compliance.Matter": APPEND_ONLY,
+    "compliance.MatterSession": APPEND_ONLY,
+    "compliance.Note": APPEND_ONLY,
     # The transparency log: leaves, complete subtrees and signed tree heads (ingestion/0010).
     "ingestion.LogLeaf": APPEND_ONLY,
     "ingestion.LogNode": APPEND_ONLY,
