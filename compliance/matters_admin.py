@@ -10,6 +10,7 @@ its code, never an error page.
 from __future__ import annotations
 
 import tempfile
+from datetime import UTC
 from typing import Any
 
 from django import forms
@@ -49,7 +50,7 @@ class MatterForm(forms.Form):
 
 @admin.register(Matter)
 class MatterAdmin(admin.ModelAdmin):
-    list_display = ("name", "sessions_now", "created_by_name", "created_at")
+    list_display = ("name", "sessions_now", "opened_by", "opened")
     list_display_links = ("name",)
     search_fields = ("name",)
     ordering = ("-created_at", "-pk")
@@ -69,6 +70,17 @@ class MatterAdmin(admin.ModelAdmin):
     @admin.display(description="Sessions", ordering="sessions_count")
     def sessions_now(self, matter: Matter) -> int:
         return matter.sessions_count  # type: ignore[attr-defined]
+
+    @admin.display(description="Opened by", ordering="created_by_name")
+    def opened_by(self, matter: Matter) -> str:
+        return matter.created_by_name
+
+    @admin.display(description="Opened (UTC)", ordering="created_at")
+    def opened(self, matter: Matter) -> str:
+        return matter.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {"title": "Matters", **(extra_context or {})})
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False

@@ -195,7 +195,7 @@ def _execute(sql: str, params: list | None = None) -> None:
 
 def _snapshot(table: str, pk: int) -> tuple:
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT * FROM {table} WHERE id = %s", [pk])  # noqa: S608
+        cursor.execute(f"SELECT * FROM {table} WHERE id = %s", [pk])
         return cursor.fetchone()
 
 
@@ -427,7 +427,7 @@ def _check_zip(data: bytes, tmp_path: Path, sessions: list) -> dict:
 
 
 def test_export_matter_command_writes_a_zip_that_verifies(reviewer, tmp_path):
-    matter, sessions = _matter_of_two(reviewer)
+    _, sessions = _matter_of_two(reviewer)
     out = io.StringIO()
     call_command("export_matter", "ACME V. BETA", "--out", str(tmp_path / "out"), stdout=out)
     (zipped,) = (tmp_path / "out").glob("*.zip")

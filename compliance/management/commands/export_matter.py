@@ -1,4 +1,4 @@
-"""``manage.py export_matter "<name>" --out DIR``: a matter's sessions in one zip, with a manifest."""
+"""``manage.py export_matter "<name>" --out DIR``: a matter's sessions in one zip and a manifest."""
 
 from __future__ import annotations
 
