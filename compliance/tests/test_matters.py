@@ -28,8 +28,15 @@ from compliance.models import ExportRecord
 from compliance.reviewers import GROUP_NAME
 from ingestion import keys
 from ingestion.errors import AppendOnlyError, IngestionError
+from tests.security.test_db_roles import (
+    django_connected_as,
+    psycopg_connected_as,
+    service_role,
+)
 
 from .factories import ACTOR, session_sealed
+
+__all__ = ["service_role"]  # a fixture of the security suite, used below
 
 pytestmark = pytest.mark.django_db
 
@@ -476,3 +483,37 @@ def test_a_console_export_above_the_bound_is_refused(client_of, reviewer, settin
         matter=matter, actor=ACTOR, target=io.BytesIO(), bounded=False
     )
     assert manifest.manifest["summary"]["sessions"] == 2
+
+
+# --------------------------------------------------------------------------------------
+# The service's database role (PostgreSQL): adds rows, changes none
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_service_role_adds_matters_tags_and_notes_and_changes_none(service_role):
+    import psycopg
+
+    user = get_user_model().objects.create_user("rita", password="pw", is_staff=True)
+    session = session_sealed()
+    with django_connected_as(*service_role):
+        matter = matters.matter_create(name="Case", user=user)
+        matters.matter_session_tag(matter=matter, session=session, user=user)
+        matters.matter_session_untag(matter=matter, session=session, user=user)
+        matters.note_add(user=user, text="kept", matter=matter)
+    assert MatterSession.objects.count() == 2 and Note.objects.count() == 1
+
+    refused = []
+    with psycopg_connected_as(*service_role) as conn:
+        for table, assignment in ASSIGNMENTS.items():
+            for statement in (
+                f"UPDATE {table} SET {assignment}",
+                f"DELETE FROM {table}",
+                f"TRUNCATE {table} CASCADE",
+            ):
+                try:
+                    conn.execute(statement)
+                except psycopg.errors.InsufficientPrivilege:
+                    refused.append(statement)
+    assert len(refused) == 9
