@@ -26,6 +26,7 @@ from django.urls import path, reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
 
+from ingestion.admin import ListParamsChecked
 from ingestion.errors import IngestionError
 
 from . import matter_console, matters, services
@@ -49,7 +50,7 @@ class MatterForm(forms.Form):
 
 
 @admin.register(Matter)
-class MatterAdmin(admin.ModelAdmin):
+class MatterAdmin(ListParamsChecked, admin.ModelAdmin):
     list_display = ("name", "sessions_now", "opened_by", "opened")
     list_display_links = ("name",)
     search_fields = ("name",)
