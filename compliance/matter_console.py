@@ -20,6 +20,7 @@ VIEW_MATTER = "compliance.view_matter"
 ADD_MATTER = "compliance.add_matter"
 TAG = "compliance.add_mattersession"
 ADD_NOTE = "compliance.add_note"
+VIEW_NOTE = "compliance.view_note"
 VIEW_SESSION = "ingestion.view_session"
 
 #: Shown beside every list of notes and beside the note form.
@@ -40,6 +41,7 @@ class Allowed:
     view: bool
     open_matter: bool
     tag: bool
+    read_notes: bool
     note: bool
     export: bool
 
@@ -50,7 +52,8 @@ class Allowed:
             view=view,
             open_matter=view and user.has_perm(ADD_MATTER),
             tag=view and user.has_perm(TAG) and user.has_perm(VIEW_SESSION),
-            note=user.has_perm(ADD_NOTE),
+            read_notes=user.has_perm(VIEW_NOTE),
+            note=user.has_perm(VIEW_NOTE) and user.has_perm(ADD_NOTE),
             export=view and user.has_perm(VIEW_SESSION),
         )
 
@@ -69,7 +72,7 @@ class SessionMattersPanel:
 def session_panel(*, session: Session, user: Any) -> SessionMattersPanel:
     allowed = Allowed.for_user(user)
     tags = list(matters.session_matters(session=session)) if allowed.view else []
-    notes = list(matters.notes_of(session=session))
+    notes = list(matters.notes_of(session=session)) if allowed.read_notes else []
     names: list[str] = []
     if allowed.tag:
         inside = {tag.matter_id for tag in tags}
@@ -103,6 +106,7 @@ class MatterPage:
 
 def matter_page(*, matter: Matter, user: Any) -> MatterPage:
     reader = reader_for(user)
+    allowed = Allowed.for_user(user)
     rows = [
         MatterSessionRow(
             tag=tag,
@@ -114,8 +118,8 @@ def matter_page(*, matter: Matter, user: Any) -> MatterPage:
     return MatterPage(
         matter=matter,
         rows=rows,
-        notes=list(matters.notes_of(matter=matter)),
+        notes=list(matters.notes_of(matter=matter)) if allowed.read_notes else [],
         history=list(matters.matter_history(matter=matter)),
-        allowed=Allowed.for_user(user),
+        allowed=allowed,
         events_total=sum(row.session.event_count for row in rows),
     )

@@ -7,6 +7,7 @@ import hashlib
 import importlib
 import io
 import json
+import threading
 import zipfile
 from pathlib import Path
 
@@ -380,6 +381,7 @@ def test_a_staff_user_without_the_permissions_can_neither_tag_nor_write(reviewer
         assert client.post(url, data).status_code == 403, url
     page = client.get(reverse("admin:ingestion_session_change", args=[session.pk])).content
     assert b"You do not have the permission to see matters" in page
+    assert b"You do not have the permission to read notes" in page
     assert b"Add a note" not in page
     assert not MatterSession.objects.exists() and not Note.objects.exists()
 
@@ -517,3 +519,60 @@ def test_the_service_role_adds_matters_tags_and_notes_and_changes_none(service_r
                 except psycopg.errors.InsufficientPrivilege:
                     refused.append(statement)
     assert len(refused) == 9
+
+
+# --------------------------------------------------------------------------------------
+# Races (PostgreSQL: SQLite's in-memory test database shares one cache between threads,
+# whose table locks do not wait; there IMMEDIATE transactions put writers in a row anyway)
+# --------------------------------------------------------------------------------------
+
+
+def _race(targets) -> tuple[list, list[BaseException]]:
+    barrier = threading.Barrier(len(targets))
+    results: list = []
+    failures: list[BaseException] = []
+
+    def run(target) -> None:
+        try:
+            barrier.wait()
+            results.append(target())
+        except BaseException as exc:  # reported to the main thread
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results, failures
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_reviewers_tagging_one_session_at_once_make_one_tag(evidence_transactional_db):
+    user = get_user_model().objects.create_user("rita", password="pw", is_staff=True)
+    session = session_sealed()
+    matter = matters.matter_create(name="Case", user=user)
+
+    def tag():
+        return matters.matter_session_tag(matter=matter, session=session, user=user)
+
+    results, failures = _race([tag] * 4)
+    assert len(results) == 1
+    assert [getattr(f, "code", f) for f in failures] == ["MATTER_ALREADY_TAGGED"] * 3
+    assert MatterSession.objects.count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_matters_opened_at_once_under_one_name_make_one_matter(evidence_transactional_db):
+    user = get_user_model().objects.create_user("rita", password="pw", is_staff=True)
+    names = ["Acme", "ACME", "acme", "AcMe"]
+    results, failures = _race(
+        [lambda name=name: matters.matter_create(name=name, user=user) for name in names]
+    )
+    assert len(results) == 1
+    assert [getattr(f, "code", f) for f in failures] == ["MATTER_EXISTS"] * 3
+    assert Matter.objects.count() == 1
