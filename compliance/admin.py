@@ -38,6 +38,7 @@ from . import changelist, console, labels
 from .admin_views import SessionPagesMixin
 from .erasure_admin import ErasureAdmin, ErasurePagesMixin
 from .models import ExportRecord
+from .transcript_admin import TranscriptPagesMixin
 
 admin.site.site_header = "AgentOps Replay — Compliance console"
 admin.site.site_title = "AgentOps Replay — Compliance console"
@@ -304,7 +305,7 @@ class PolicyViolationsFilter(_LatestFindingsFilter):
 
 
 @admin.register(Session)
-class SessionAdmin(ErasurePagesMixin, SessionPagesMixin, EvidenceAdmin):
+class SessionAdmin(TranscriptPagesMixin, ErasurePagesMixin, SessionPagesMixin, EvidenceAdmin):
     list_display = (
         "short_id",
         "project",
