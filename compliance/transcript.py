@@ -295,7 +295,9 @@ class _Words:
     def _error(self, entry: Entry, payload: Mapping[str, Any]) -> None:
         entry.kind = "error"
         fatal = payload.get("fatal") is True
-        entry.heading = f"{'Fatal error' if fatal else 'Error'}: {self._named(payload.get('error_type'))}"
+        entry.heading = (
+            f"{'Fatal error' if fatal else 'Error'}: {self._named(payload.get('error_type'))}"
+        )
         if payload.get("message") is not None:
             entry.said.append(_said("Message", payload.get("message")))
 

@@ -38,7 +38,9 @@ def _pairing_part(envelope: dict[str, Any]) -> dict[str, Any]:
     """What pairing a call with its answer reads of an event (the rest is not kept)."""
     payload = envelope.get("payload")
     if isinstance(payload, dict):
-        payload = {key: payload[key] for key in ("tool_name", "tool_id", "status") if key in payload}
+        payload = {
+            key: payload[key] for key in ("tool_name", "tool_id", "status") if key in payload
+        }
     return {
         "event_type": envelope.get("event_type"),
         "sequence_number": envelope.get("sequence_number"),
