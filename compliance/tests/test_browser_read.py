@@ -45,9 +45,7 @@ def evidence():
     session_recorded(project=project, end=False, agent_id="triage-bot")
     export_bytes(sealed, "json")
     erased = session_sealed(project=project, agent_id="erased-subject-bot")
-    plan = erasure.erasure_plan(
-        project=project, subject=None, session=erased, sequence_numbers=[1]
-    )
+    plan = erasure.erasure_plan(project=project, subject=None, session=erased, sequence_numbers=[1])
     erasure.erasure_execute(
         plan=plan,
         request_ref="DSR-2026-017",
