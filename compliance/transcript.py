@@ -161,7 +161,7 @@ def _message_text(message: Any) -> Any:
     parts = message.get("parts")
     if isinstance(parts, list):
         texts = [
-            part.get("content")
+            str(part["content"])
             for part in parts
             if isinstance(part, Mapping) and isinstance(part.get("content"), str)
         ]
