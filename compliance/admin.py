@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from compliance.formatting import moment_text, session_duration_text
+from compliance.formatting import moment_text, session_duration_text, wall_text
 from ingestion.admin import ListParamsChecked
 from ingestion.erasure_models import Erasure
 from ingestion.models import Event, EvidenceClass, Session
@@ -448,7 +448,7 @@ class EventAdmin(EvidenceAdmin):
 
     @admin.display(description="Producer's clock")
     def producer_time(self, event):
-        return _shown(event.timestamp_wall)
+        return wall_text(_shown(event.timestamp_wall))
 
     @admin.display(description="Session")
     def session_link(self, event):

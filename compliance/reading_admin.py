@@ -121,14 +121,16 @@ class FindingsInWords(_ReadInWords):
 
     @admin.display(description="Result")
     def result_words(self, findings):
-        if findings.passed:
-            return format_html(
-                '<span class="ao-badge ao-badge--good"><span aria-hidden="true">✓</span> '
-                "Every rule met</span>"
-            )
+        tone, symbol, text = (
+            ("good", "✓", "Every rule met")
+            if findings.passed
+            else ("bad", "✕", _plural(findings.rules_failed, "rule") + " broken")
+        )
         return format_html(
-            '<span class="ao-badge ao-badge--bad"><span aria-hidden="true">✕</span> {}</span>',
-            _plural(findings.rules_failed, "rule") + " broken",
+            '<span class="ao-badge ao-badge--{}"><span aria-hidden="true">{}</span> {}</span>',
+            tone,
+            symbol,
+            text,
         )
 
     @admin.display(description="Personal data")
