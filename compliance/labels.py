@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentops_sdk import wording
-from django.utils import formats, timezone
 
 from ingestion.models import EvidenceClass, VerificationTrigger
+
+from .formatting import moment_text
 
 
 @dataclass(frozen=True)
@@ -108,9 +109,8 @@ def evidence_label(evidence_class: str | None) -> EvidenceLabel:
 
 
 def verification_when(verified_at: Any, trigger: str | None) -> str:
-    """When a verification ran and what ran it: "checked 5 Dec 2026, 08:10 UTC by ..."."""
-    moment = formats.date_format(timezone.localtime(verified_at), "j M Y, H:i")
-    return f"checked {moment} {timezone.get_current_timezone_name()} by " + (
+    """When a verification ran and what ran it: "checked 2026-12-05 08:10:02 UTC by ..."."""
+    return f"checked {moment_text(verified_at)} by " + (
         VERIFICATION_TRIGGERS.get(trigger, str(trigger))
     )
 
