@@ -47,12 +47,41 @@ def _plural(count: int, one: str, many: str | None = None) -> str:
     return f"{count} {one if count == 1 else (many or one + 's')}"
 
 
+def _titled(base: type, title: str) -> type:
+    """``base``, a field's list filter, under a plain title instead of the field's name."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        base.__init__(self, *args, **kwargs)
+        self.title = title
+
+    return type(f"{base.__name__}Titled", (base,), {"__init__": __init__})
+
+
 class _ReadInWords:
     """Shows ``words_fields`` (methods of the admin) as the change page, and
     ``words_list`` as the list's columns."""
 
     words_fields: tuple[str, ...] = ()
     words_list: tuple[str, ...] = ()
+    words_filter_titles: dict[str, str] = {}
+
+    def get_list_filter(self, request):
+        filters = []
+        for spec in super().get_list_filter(request):
+            title = self.words_filter_titles.get(spec) if isinstance(spec, str) else None
+            if title is None:
+                filters.append(spec)
+                continue
+            field = self.model._meta.get_field(spec)
+            base = (
+                admin.BooleanFieldListFilter
+                if field.get_internal_type() == "BooleanField"
+                else admin.ChoicesFieldListFilter
+                if field.choices
+                else admin.AllValuesFieldListFilter
+            )
+            filters.append((spec, _titled(base, title)))
+        return filters
 
     def get_fields(self, request, obj=None):
         return list(self.words_fields)
@@ -81,6 +110,7 @@ class FindingsInWords(_ReadInWords):
         "rules_table",
         "technical",
     )
+    words_filter_titles = {"passed": "every rule met", "policy_name": "policy"}
     words_list = (
         "session_short",
         "policy",
@@ -212,6 +242,11 @@ def _export_what(record) -> str:
 
 class ExportRecordInWords(_ReadInWords):
     words_fields = ("record_words", "given", "verification_then", "fingerprint", "technical")
+    words_filter_titles = {
+        "channel": "asked through",
+        "verification_status": "verification then",
+        "delivered": "handed out",
+    }
     words_list = (
         "recorded",
         "session_short",
