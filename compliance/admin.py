@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from django.contrib import admin
@@ -21,12 +20,10 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils import timezone
-from django.utils.dateformat import format as date_format
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from compliance.formatting import duration_text
+from compliance.formatting import moment_text, session_duration_text, wall_text
 from ingestion.admin import ListParamsChecked
 from ingestion.erasure_models import Erasure
 from ingestion.models import Event, EvidenceClass, Session
@@ -39,6 +36,8 @@ from .admin_views import SessionPagesMixin
 from .erasure_admin import ErasureAdmin, ErasurePagesMixin
 from .matters_admin import SessionMattersMixin
 from .models import ExportRecord
+from .reading_admin import ErasureInWords, ExportRecordInWords, FindingsInWords
+from .transcript_admin import TranscriptPagesMixin
 
 admin.site.site_header = "AgentOps Replay — Compliance console"
 admin.site.site_title = "AgentOps Replay — Compliance console"
@@ -172,13 +171,7 @@ class EvidenceAdmin(ListParamsChecked, admin.ModelAdmin):
 
 
 def _moment(value) -> str:
-    if value is None:
-        return "—"
-    return date_format(timezone.localtime(value), "j M Y, H:i")
-
-
-def _duration(delta: timedelta | None) -> str:
-    return "—" if delta is None else duration_text(delta.total_seconds())
+    return moment_text(value)
 
 
 def _badge(tone: str, symbol: str, text: str, title: str = ""):
@@ -305,16 +298,18 @@ class PolicyViolationsFilter(_LatestFindingsFilter):
 
 
 @admin.register(Session)
-class SessionAdmin(SessionMattersMixin, ErasurePagesMixin, SessionPagesMixin, EvidenceAdmin):
+class SessionAdmin(
+    SessionMattersMixin, TranscriptPagesMixin, ErasurePagesMixin, SessionPagesMixin, EvidenceAdmin
+):
+    # Fits a 1280 px screen beside the filters (test_browser_read): the project is shown
+    # under the agent, and "Not sealed" is an evidence class of its own.
     list_display = (
         "short_id",
-        "project",
         "agent",
         "started",
         "duration",
         "events",
         "evidence",
-        "sealed",
         "personal_data",
         "policy_violations",
     )
@@ -369,19 +364,23 @@ class SessionAdmin(SessionMattersMixin, ErasurePagesMixin, SessionPagesMixin, Ev
             '<span class="ao-mono" title="{}">{}</span>', session.pk, _short(session.pk)
         )
 
-    @admin.display(description="Agent", ordering="agent_id")
+    @admin.display(description="Agent and project", ordering="agent_id")
     def agent(self, session):
-        return _shown(session.agent_id, session)
+        return format_html(
+            '{}<span class="ao-quiet ao-under">{}</span>',
+            _shown(session.agent_id, session),
+            _shown(session.project.name, session),
+        )
 
     @admin.display(description="Started", ordering="created_at")
     def started(self, session):
-        return _moment(session.created_at)
+        return moment_text(session.created_at)
 
-    @admin.display(description="Duration")
+    @admin.display(description=labels.DURATION_LABEL)
     def duration(self, session):
-        if session.last_event_at is None:
-            return "—"
-        return _duration(session.last_event_at - session.created_at)
+        return format_html(
+            '<span title="{}">{}</span>', labels.DURATION_MEANING, session_duration_text(session)
+        )
 
     @admin.display(description="Events", ordering="event_count")
     def events(self, session):
@@ -395,6 +394,8 @@ class SessionAdmin(SessionMattersMixin, ErasurePagesMixin, SessionPagesMixin, Ev
             title += "; " + labels.verification_when(
                 session.latest_verification_verified_at, session.latest_verification_trigger
             )
+        if session.sealed_at is not None:
+            title += f"; sealed {_moment(session.sealed_at)}"
         return _badge(label.tone, label.symbol, label.short, title)
 
     @admin.display(description="Sealed")
@@ -450,7 +451,7 @@ class EventAdmin(EvidenceAdmin):
 
     @admin.display(description="Producer's clock")
     def producer_time(self, event):
-        return _shown(event.timestamp_wall)
+        return wall_text(_shown(event.timestamp_wall))
 
     @admin.display(description="Session")
     def session_link(self, event):
@@ -469,7 +470,7 @@ class EventAdmin(EvidenceAdmin):
 
 
 @admin.register(Findings)
-class FindingsAdmin(EvidenceAdmin):
+class FindingsAdmin(FindingsInWords, EvidenceAdmin):
     list_display = (
         "session_short",
         "policy_name",
@@ -514,7 +515,7 @@ class FindingsAdmin(EvidenceAdmin):
 
 
 @admin.register(ExportRecord)
-class ExportRecordAdmin(EvidenceAdmin):
+class ExportRecordAdmin(ExportRecordInWords, EvidenceAdmin):
     list_display = (
         "recorded_at",
         "session_short",
@@ -552,7 +553,7 @@ class ExportRecordAdmin(EvidenceAdmin):
         )
 
 
-admin.site.register(Erasure, ErasureAdmin)
+admin.site.register(Erasure, type("ErasureAdmin", (ErasureInWords, ErasureAdmin), {}))
 
 
 # The export queue's own admin (django_tasks_db) is not part of the console: jobs are shown

@@ -34,7 +34,10 @@ from policy.services import scanner_for_project
 from . import selectors
 from .erasure import erasure_notes_apply
 from .exports.timeline import event_summary
+from .formatting import session_duration_text, wall_text
 from .labels import (
+    DURATION_LABEL,
+    DURATION_MEANING,
     EVENT_TYPES,
     PII_KINDS,
     TOOL_STATUSES,
@@ -79,11 +82,8 @@ class TimelineRow:
 
     @property
     def time_shown(self) -> str:
-        """The producer's clock to the millisecond; anything unusual exactly as stored."""
-        stamp = self.timestamp_wall
-        if len(stamp) >= 20 and stamp[10] == "T" and stamp.endswith("Z"):
-            return f"{stamp[:10]} {stamp[11:23]}"
-        return stamp
+        """The producer's clock to the millisecond, with its zone (``formatting.wall_text``)."""
+        return wall_text(self.timestamp_wall)
 
 
 @dataclass
@@ -113,6 +113,10 @@ class SessionPage:
     # As ``text_shown`` shows them to this reader.
     agent_id: str = ""
     project_name: str = ""
+    # The one duration of a session (compliance.formatting.session_duration), by its clock.
+    duration: str = ""
+    duration_label: str = DURATION_LABEL
+    duration_meaning: str = DURATION_MEANING
 
 
 def _envelope(event: Event) -> dict[str, Any]:
@@ -169,6 +173,7 @@ def session_page(*, session: Session, page_number: Any, raw_allowed: bool) -> Se
         seal_key_id=signature.get("key_id") if isinstance(signature, Mapping) else None,
         findings=selectors.session_findings_latest(session=session),
         raw_allowed=raw_allowed,
+        duration=session_duration_text(session),
     )
     events = Event.objects.filter(session=session).order_by("sequence_number")
     page.timeline = Paginator(events, TIMELINE_PAGE_SIZE).get_page(page_number)
@@ -228,19 +233,25 @@ def session_page(*, session: Session, page_number: Any, raw_allowed: bool) -> Se
     return page
 
 
-def _row(
-    event: Event,
-    on_page: Mapping[int, list[tuple[str, str]]],
-    covered: int,
+def payload_for_reader(
+    *,
+    event_type: str,
+    payload: Any,
+    stored: list[tuple[str, str]] | None,
     scanner: PiiScanner,
     raw_allowed: bool,
-) -> TimelineRow:
-    envelope = _envelope(event)
-    payload = envelope["payload"]
-    sequence = event.sequence_number
-    if sequence < covered:
-        found = on_page.get(sequence, [])
-    elif event.event_type == "CHAIN_SEAL" or payload is None:
+) -> tuple[Any, int]:
+    """(an event's payload as a reader is shown it, how many of its values hold personal
+    data). The one masking of payloads for readers: the timeline, the transcript and the
+    PDF's transcript all show payloads through here.
+
+    ``stored`` are the (path, masked preview) pairs of the stored findings of this event, or
+    None when the stored findings do not cover it. ``payload`` is changed in place: pass a
+    copy you own (an envelope fresh from ``Event.envelope()`` or from an export's spool).
+    """
+    if stored is not None:
+        found = stored
+    elif event_type == "CHAIN_SEAL" or payload is None:
         found = []  # the service's own seal holds no agent data
     else:
         # Not covered by the stored findings (the session is still open, or was never
@@ -249,7 +260,36 @@ def _row(
     personal = len({path for path, _ in found})
     if found and not raw_allowed:
         payload, personal = payload_masked(payload, findings=found, scanner=scanner)
-    payload = payload_keys_shown(payload, raw_allowed=raw_allowed, scanner=scanner)
+    return payload_keys_shown(payload, raw_allowed=raw_allowed, scanner=scanner), personal
+
+
+def findings_of_events(
+    findings: Findings | None, numbers: list[int]
+) -> tuple[int, dict[int, list[tuple[str, str]]]]:
+    """(events below this sequence number are covered by ``findings``, the (path, preview)
+    pairs of the events ``numbers``), for ``payload_for_reader``."""
+    if findings is None or not numbers:
+        return 0, {}
+    _, _, found, _ = _findings_read(findings, min(numbers), max(numbers))
+    return findings.event_count, found
+
+
+def _row(
+    event: Event,
+    on_page: Mapping[int, list[tuple[str, str]]],
+    covered: int,
+    scanner: PiiScanner,
+    raw_allowed: bool,
+) -> TimelineRow:
+    envelope = _envelope(event)
+    sequence = event.sequence_number
+    payload, personal = payload_for_reader(
+        event_type=event.event_type,
+        payload=envelope["payload"],
+        stored=on_page.get(sequence, []) if sequence < covered else None,
+        scanner=scanner,
+        raw_allowed=raw_allowed,
+    )
 
     def shown(value: Any) -> str:
         return text_shown(value, raw_allowed=raw_allowed, scanner=scanner)

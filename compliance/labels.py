@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentops_sdk import wording
-from django.utils import formats, timezone
 
 from ingestion.models import EvidenceClass, VerificationTrigger
+
+from .formatting import moment_text
 
 
 @dataclass(frozen=True)
@@ -108,9 +109,8 @@ def evidence_label(evidence_class: str | None) -> EvidenceLabel:
 
 
 def verification_when(verified_at: Any, trigger: str | None) -> str:
-    """When a verification ran and what ran it: "checked 5 Dec 2026, 08:10 UTC by ..."."""
-    moment = formats.date_format(timezone.localtime(verified_at), "j M Y, H:i")
-    return f"checked {moment} {timezone.get_current_timezone_name()} by " + (
+    """When a verification ran and what ran it: "checked 2026-12-05 08:10:02 UTC by ..."."""
+    return f"checked {moment_text(verified_at)} by " + (
         VERIFICATION_TRIGGERS.get(trigger, str(trigger))
     )
 
@@ -165,3 +165,74 @@ def verdict_describe(report: Mapping[str, Any] | None) -> Verdict:
         for violation in report.get("violations") or ()
     )
     return Verdict(evidence_label(evidence_class), reasons, problems, report.get("event_count"))
+
+
+# --------------------------------------------------------------------------------------
+# Words of the reading pages: duration, transcript, findings and ledgers
+# --------------------------------------------------------------------------------------
+
+#: The one duration a session has (``compliance.formatting.session_duration``), by its clock.
+DURATION_LABEL = "Duration (service clock)"
+DURATION_MEANING = (
+    "Measured on the service's clock: from the moment the service started the session to the "
+    "last event it received (the service's seal not counted)."
+)
+#: What a SESSION_END's own ``duration_ms`` is called: the agent's claim, not the duration.
+AGENT_RUN_TIME_LABEL = "Run time the agent reported"
+
+#: Who speaks in a model request's messages, as a transcript names them.
+MESSAGE_ROLES = {
+    "user": "User",
+    "human": "User",
+    "system": "System",
+    "developer": "System",
+    "assistant": "Model",
+    "ai": "Model",
+    "model": "Model",
+    "tool": "Tool",
+    "function": "Tool",
+}
+
+#: Plain names of the fields of the findings and ledger pages.
+FIELD_LABELS = {
+    "policy_name": "Policy",
+    "policy_sha256": "Policy file fingerprint (SHA-256)",
+    "evaluated_at": "Evaluated",
+    "passed": "Every rule met",
+    "event_count": "Events evaluated",
+    "pii_count": "Personal data values found",
+    "rules_failed": "Rules broken",
+    "recorded_at": "Recorded",
+    "exported_at": "Made",
+    "format": "Format",
+    "file_name": "File name",
+    "sha256": "File fingerprint (SHA-256)",
+    "size_bytes": "Size",
+    "channel": "Asked through",
+    "actor": "Asked by",
+    "delivered": "Handed out",
+    "attached_to_pdf": "Attached to a PDF",
+    "redacted": "Masked copy",
+    "sealed": "Session sealed",
+    "verification_status": "Verification",
+    "evidence_class": "Evidence class",
+    "last_sequence_number": "Last event included",
+    "last_event_hash": "Last event's fingerprint",
+    "erased_at": "Erased",
+    "request_ref": "Request reference",
+    "reason": "Legal basis / reason",
+    "sequence_number": "Event",
+    "event_id": "Event id",
+    "payload_hash": "Content fingerprint (kept)",
+    "user": "Console user",
+}
+
+#: The policy summary's counters, in words (anything else is named by its key).
+FINDINGS_SUMMARY_LABELS = {
+    "event_count": "Events evaluated",
+    "pii_findings": "Personal data values found",
+    "pii_by_kind": "Personal data by kind",
+    "tool_calls": "Tool calls",
+    "rules_checked": "Rules checked",
+    "rules_failed": "Rules broken",
+}

@@ -8,6 +8,7 @@ parts, each a WeasyPrint document of bounded size:
 - ``front``: cover, contents, summary, verification, chain of custody, policy results,
   personal data findings, tool-access audit (sections 1 to 6), exactly as in a short report;
 - ``timeline``: section 7, ``chunk_events`` rows at a time;
+- ``appendix``: the transcript of the session's first events;
 - ``end``: the disclaimer (section 8).
 
 Every page of the timeline is one block of a fixed number of lines
@@ -75,7 +76,7 @@ def chunked_pdf_write(
         (first, min(timeline_total, first + pages_per_chunk))
         for first in range(0, timeline_total, pages_per_chunk)
     ]
-    steps = len(chunks) + 3
+    steps = len(chunks) + 4
     tell = progress or (lambda stage, done, total: None)
 
     def html(part: str, **extra: Any) -> str:
@@ -83,13 +84,21 @@ def chunked_pdf_write(
 
     tell("rendering", 0, steps)
     # The front and the end are laid out first, only to count their pages.
-    placeholder = {"page_total": 1, "toc_pages": {"timeline": 1, "disclaimer": 1}}
+    placeholder = {
+        "page_total": 1,
+        "toc_pages": {"timeline": 1, "appendix": 1, "disclaimer": 1},
+    }
     front_pages = len(_document(html("front", **placeholder)).pages)
+    appendix_pages = len(_document(html("appendix", page_first=1, **placeholder)).pages)
     end_pages = len(_document(html("end", page_first=1, **placeholder)).pages)
-    total = front_pages + timeline_total + end_pages
+    total = front_pages + timeline_total + appendix_pages + end_pages
     numbering = {
         "page_total": total,
-        "toc_pages": {"timeline": front_pages + 1, "disclaimer": total - end_pages + 1},
+        "toc_pages": {
+            "timeline": front_pages + 1,
+            "appendix": front_pages + timeline_total + 1,
+            "disclaimer": total - end_pages + 1,
+        },
     }
     with tempfile.TemporaryDirectory(prefix="agentops-pdf-") as folder:
         parts: list[Path] = []
@@ -118,6 +127,12 @@ def chunked_pdf_write(
             part_write(f"timeline {index + 1}", document, last - first)
             del document
             tell("rendering", index + 2, steps)
+        appendix = _document(
+            html("appendix", page_first=front_pages + timeline_total + 1, **numbering)
+        )
+        part_write("appendix", appendix, appendix_pages)
+        del appendix
+        tell("rendering", len(chunks) + 2, steps)
         end = _document(html("end", page_first=total - end_pages + 1, **numbering))
         part_write("end", end, end_pages)
         tell("assembling", steps - 1, steps)

@@ -20,11 +20,11 @@ from agentops_sdk import chain, seal, wording
 from django.conf import settings
 from django.template.loader import render_to_string
 
-from compliance.formatting import duration_text
+from compliance.formatting import duration_text, session_duration_text, wall_text
 from ingestion import keys
 from policy.masking import preview_shown
 
-from .. import statements
+from .. import labels, statements
 from ..models import ExportRecord
 from .context import Actor, ExportContext, rfc3339
 from .document import (
@@ -36,6 +36,7 @@ from .document import (
 )
 from .erasures import erasure_notes, erasures_section
 from .timeline import LINE_WIDTH, sequence_width
+from .transcript_appendix import transcript_appendix
 from .transparency import transparency_section, transparency_statement
 
 # WeasyPrint turns fontTools' logger up to DEBUG while it subsets fonts, to collect the
@@ -79,6 +80,14 @@ def _duration(milliseconds: Any) -> str:
     if not isinstance(milliseconds, int | float) or isinstance(milliseconds, bool):
         return "unknown"
     return duration_text(milliseconds / 1000)
+
+
+def _when(value: Any) -> str:
+    """A time as the report shows it: in UTC, its zone named (``formatting.wall_text``);
+    a server time is first written as the service writes its own (RFC 3339)."""
+    if value is None:
+        return "none"
+    return wall_text(value if isinstance(value, str) else rfc3339(value))
 
 
 def _stamp(context: ExportContext) -> dict[str, str]:
@@ -132,12 +141,17 @@ def _summary(context: ExportContext) -> dict[str, Any]:
             ("Agent", context.agent_id),
             ("Environment", start.get("environment") or "not stated"),
             ("Framework", start.get("framework") or "not stated"),
-            ("First event", stats.first_wall or "none"),
-            ("Last event", stats.last_wall or "none"),
+            ("First event (agent's clock)", _when(stats.first_wall)),
+            ("Last event (agent's clock)", _when(stats.last_wall)),
             (
-                "Duration",
-                _duration(end.get("duration_ms"))
-                + (" (reported by SESSION_END)" if "duration_ms" in end else ""),
+                labels.DURATION_LABEL,
+                f"{session_duration_text(context.session)}. {labels.DURATION_MEANING}",
+            ),
+            (
+                labels.AGENT_RUN_TIME_LABEL,
+                f"{_duration(end['duration_ms'])} (its SESSION_END event; the agent's own claim)"
+                if "duration_ms" in end
+                else "not reported",
             ),
             ("Outcome", _outcome(context)),
             ("Events", f"{report.get('event_count')} recorded by the agent"),
@@ -190,7 +204,7 @@ def _verification(context: ExportContext) -> dict[str, Any]:
         ("Final event hash", payload.get("final_event_hash") or "none (no seal)", True),
         ("Seal event hash", (seal_envelope or {}).get("event_hash") or "none", True),
         ("Sealed by", payload.get("ingestion_service_id") or "none", False),
-        ("Seal time", payload.get("seal_timestamp") or "none", False),
+        ("Seal time", _when(payload.get("seal_timestamp")), False),
         ("Signing key id", key_id or "none", True),
         ("Signature", _signature_status(seal_report), False),
         (
@@ -198,7 +212,7 @@ def _verification(context: ExportContext) -> dict[str, Any]:
             ", ".join(map(str, report.get("redacted_events") or [])) or "none",
             False,
         ),
-        ("Verified at", rfc3339(context.exported_at), False),
+        ("Verified at", _when(context.exported_at), False),
         ("Verification software", VERIFIER_SOFTWARE, False),
         ("Specification", report.get("spec_version"), False),
     ]
@@ -220,16 +234,20 @@ def _custody(context: ExportContext, actor: Actor, json_export: ExportRecord) ->
         "statement": custody_statement(context),
         "rows": [
             ("Ingestion service", ", ".join(sorted(context.stats.authority_ids)) or "none", False),
-            ("Session created", rfc3339(context.session.created_at), False),
+            ("Session created", _when(context.session.created_at), False),
             (
                 "Events received",
-                f"{rfc3339(ingestion['first_received_at']) or '-'} to "
-                f"{rfc3339(ingestion['last_received_at']) or '-'}",
+                f"{_when(ingestion['first_received_at'])} to "
+                f"{_when(ingestion['last_received_at'])}",
                 False,
             ),
             ("Submitted with API keys", api_keys or "none recorded", False),
             ("Sealed by", payload.get("ingestion_service_id") or "not sealed", False),
-            ("Sealed at", payload.get("seal_timestamp") or "not sealed", False),
+            (
+                "Sealed at",
+                _when(payload["seal_timestamp"]) if payload.get("seal_timestamp") else "not sealed",
+                False,
+            ),
             ("Public key (base64)", key["public_key"] if key else "none", True),
             (
                 "Key id",
@@ -242,7 +260,7 @@ def _custody(context: ExportContext, actor: Actor, json_export: ExportRecord) ->
             ("Canonicalization", "RFC 8785 (JSON Canonicalization Scheme)", False),
             ("Hash algorithm", "SHA-256", False),
             ("Exported by", actor.name, False),
-            ("Exported at", rfc3339(context.exported_at), False),
+            ("Exported at", _when(context.exported_at), False),
             ("Compliance JSON export", f"{json_export.file_name} (attached to this PDF)", False),
             ("Its SHA-256", json_export.sha256, True),
             ("Its export signature", f"Ed25519, key id {export_key_id()}", True),
@@ -271,7 +289,7 @@ def _policy(context: ExportContext) -> dict[str, Any] | None:
     return {
         "name": findings.policy_name,
         "sha256": findings.policy_sha256,
-        "evaluated_at": rfc3339(findings.evaluated_at),
+        "evaluated_at": _when(findings.evaluated_at),
         "passed": findings.passed,
         "event_count": findings.event_count,
         "rules": findings.rule_results,
@@ -355,7 +373,7 @@ def report_context(
         "redacted_events": ", ".join(map(str, report.get("redacted_events") or [])) or "none",
         "no_events": context.no_events,
         "export_key_id": export_key_id(),
-        "exported_at": rfc3339(context.exported_at),
+        "exported_at": _when(context.exported_at),
         "exported_by": actor.name,
         "evidence_class": report.get("evidence_class")
         or ("NONE (NO EVENTS TO VERIFY)" if context.no_events else "NONE (VERIFICATION FAILED)"),
@@ -373,6 +391,8 @@ def report_context(
         "timeline_header": context.timeline.header() if context.timeline else "",
         "timeline_pages": timeline_pages(context.timeline, 0, None) if timeline else [],
         "timeline_intro": True,
+        "transcript": transcript_appendix(context),
+        "duration_label": labels.DURATION_LABEL,
         "part": "all",
         "first_date": (context.stats.first_wall or "")[:10],
         "event_total": context.event_total,

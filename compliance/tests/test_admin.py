@@ -16,7 +16,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from compliance import console
+from compliance import console, labels
 from compliance.exports import archive
 from compliance.models import ExportRecord
 from compliance.reviewers import GROUP_NAME
@@ -75,7 +75,14 @@ def test_the_list_shows_each_column_in_plain_words(reviewer_client):
     response = reviewer_client.get(reverse(CHANGELIST))
     html = response.content.decode()
     assert response.status_code == 200
-    for heading in ("Session", "Agent", "Started", "Duration", "Events", "Evidence", "Sealed"):
+    for heading in (
+        "Session",
+        "Agent and project",
+        "Started",
+        labels.DURATION_LABEL,
+        "Events",
+        "Evidence",
+    ):
         assert f">{heading}<" in html or f">{heading}</a>" in html
     assert str(sealed.pk)[:8] in html
     assert "claims-bot" in html

@@ -59,9 +59,13 @@ def report_rules(data: bytes, record, folder: Path) -> dict:
     assert "7 Timeline of events Every event" in pages[timeline_start - 1]
     assert "8 Disclaimer" in pages[int(toc["8"]) - 1]
     assert int(toc["8"]) == total  # the disclaimer is the last page here
+    # The transcript appendix sits between the timeline and the disclaimer.
+    (appendix_start,) = map(int, re.findall(r"Appendix Transcript\s?\.{3,}\s?(\d+)", pages[1]))
+    assert "Appendix Transcript The session as a reader follows it" in pages[appendix_start - 1]
+    toc["appendix"] = str(appendix_start)
     # Every timeline page names its events; together they are every event, in order.
     covered = []
-    for page in pages[timeline_start - 1 : total - 1]:
+    for page in pages[timeline_start - 1 : appendix_start - 1]:
         (found,) = COVERS.findall(page)
         covered.append(tuple(map(int, found)))
     expected_next = 0
