@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.urls import path, reverse
@@ -56,7 +57,11 @@ class SessionFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() is None:
             return queryset
-        return queryset.filter(session_id=uuid.UUID(self.value()))  # ValueError: 400
+        try:
+            session_id = uuid.UUID(self.value())
+        except ValueError:
+            raise IncorrectLookupParameters(f"{self.value()!r} is not a session id") from None
+        return queryset.filter(session_id=session_id)
 
 
 class AccessRecordAdmin(ListParamsChecked, admin.ModelAdmin):

@@ -74,6 +74,7 @@ def test_reviewers_may_view_evidence_and_nothing_more():
         "ingestion.view_project",
         "policy.view_findings",
         "compliance.view_exportrecord",
+        "compliance.view_accessrecord",  # their own rows of the access ledger
     }
 
 

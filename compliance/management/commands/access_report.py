@@ -26,8 +26,9 @@ from compliance.csvout import csv_rows
 
 def _moment(text: str, *, option: str, end_of_day: bool = False) -> datetime:
     try:
-        moment = parse_datetime(text)
-        day = None if moment is not None else parse_date(text)
+        # The date first: a bare date would also parse as that day's midnight.
+        day = parse_date(text)
+        moment = None if day is not None else parse_datetime(text)
     except ValueError:  # well formed, but not a day of the calendar
         moment = day = None
     if day is not None:
