@@ -125,6 +125,12 @@ def _session_of(view_name: str, kwargs: dict[str, Any]) -> uuid.UUID | None:
     return None
 
 
+def _stored(text: str, limit: int) -> str:
+    """``text`` as a column takes it: cut to its length, without the NUL character that
+    PostgreSQL refuses in any text (a hostile path or query must not cost the page)."""
+    return text.replace("\x00", "\ufffd")[:limit]
+
+
 def _terms(request: HttpRequest, mask: Callable[[str], str]) -> str:
     """A list's search terms and filters, masked, as ``name=value`` pairs."""
     pairs = [
@@ -224,16 +230,16 @@ def access_describe(*, request: HttpRequest, response: HttpResponse) -> dict[str
 
     return {
         "user": user if user.is_authenticated else None,
-        "username": user.get_username() if user.is_authenticated else "",
+        "username": _stored(user.get_username() if user.is_authenticated else "", 150),
         "action": action,
         "outcome": outcome,
         "session_id": _session_of(view_name, match.kwargs),
-        "detail": detail[:DETAIL_MAX],
-        "view_name": view_name[:200],
-        "path": request.path[:PATH_MAX],
-        "method": (request.method or "")[:10],
+        "detail": _stored(detail, DETAIL_MAX),
+        "view_name": _stored(view_name, 200),
+        "path": _stored(request.path, PATH_MAX),
+        "method": _stored(request.method or "", 10),
         "status_code": response.status_code,
-        "client_address": client_address(request)[:64],
+        "client_address": _stored(client_address(request), 64),
     }
 
 

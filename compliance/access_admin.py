@@ -111,7 +111,7 @@ class AccessRecordAdmin(ListParamsChecked, admin.ModelAdmin):
         ]
 
     def changelist_view(self, request, extra_context=None):
-        extra = dict(extra_context or {})
+        extra = {"title": "Access ledger", **(extra_context or {})}
         if access_browse_allowed(request.user):
             query = request.GET.urlencode()
             extra["csv_url"] = reverse("admin:compliance_accessrecord_csv") + (

@@ -73,7 +73,7 @@ class AccessRecord(models.Model):
 
     class Meta:
         verbose_name = "access record"
-        verbose_name_plural = "access ledger"
+        verbose_name_plural = "access records"
         permissions = [
             ("browse_access_ledger", "Can browse everyone's access records and export them"),
         ]

@@ -190,7 +190,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 "verbose_name": "access record",
-                "verbose_name_plural": "access ledger",
+                "verbose_name_plural": "access records",
                 "permissions": [
                     (
                         "browse_access_ledger",

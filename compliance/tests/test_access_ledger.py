@@ -190,6 +190,13 @@ def test_a_timeline_page_is_recorded_with_its_number(as_reviewer, reviewer, sess
     assert (record.action, record.detail) == (AccessAction.VIEW_TIMELINE, "page 2")
 
 
+def test_a_nul_character_in_the_request_does_not_cost_the_page(as_reviewer, reviewer, session):
+    # PostgreSQL refuses NUL in text: stored as is, the row would fail and the page with it.
+    url = reverse("admin:ingestion_session_change", args=[session.pk])
+    assert as_reviewer.get(url, {"page": "2\x00"}).status_code == 200
+    assert record_of(reviewer).detail == "page 2\ufffd"
+
+
 def test_an_events_link_records_the_timeline_page_it_leads_to_once(as_reviewer, reviewer, session):
     event = Event.objects.filter(session=session).first()
     response = as_reviewer.get(reverse("admin:ingestion_event_change", args=[event.pk]))
