@@ -130,7 +130,8 @@ def test_a_reviewer_sees_only_their_own_rows(browser, live_server, people, sessi
         try:
             tab.goto(live_server.url + reverse("admin:compliance_accessrecord_changelist"))
             listed = tab.inner_text("#result_list")
-            assert REVIEWER in listed and ADMINISTRATOR not in listed
+            signed_in_as = tab.inner_text("#user-tools")
+            assert REVIEWER in listed and ADMINISTRATOR not in listed, (signed_in_as, listed)
             assert tab.locator("text=Download as CSV").count() == 0
             tab.screenshot(
                 path=str(ARTIFACTS / f"access-ledger-reviewer-{width}.png"), full_page=True
