@@ -31,7 +31,7 @@ from ingestion.selectors import sessions_with_latest_verification
 from policy.masking import Reader
 from policy.models import Findings
 
-from . import changelist, console, labels
+from . import access_admin, changelist, console, labels  # noqa: F401  (access_admin registers)
 from .admin_views import SessionPagesMixin
 from .erasure_admin import ErasureAdmin, ErasurePagesMixin
 from .matters_admin import SessionMattersMixin

@@ -17,6 +17,8 @@ from django.utils import timezone
 
 from ingestion.errors import AppendOnlyError
 
+from .access_models import AccessAction, AccessOutcome, AccessRecord  # noqa: F401
+
 
 class ExportFormat(models.TextChoices):
     JSON = "json", "Compliance JSON"

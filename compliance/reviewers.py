@@ -14,6 +14,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 GROUP_NAME = "Compliance reviewers"
+#: Browse everyone's access records and export them (migration 0007).
+ADMINISTRATORS_GROUP_NAME = "Compliance administrators"
 #: Without it, payload values that hold personal data are shown masked.
 RAW_PAYLOAD_PERMISSION = "compliance.view_raw_payload"
 
@@ -26,16 +28,24 @@ def raw_payload_allowed(user: Any) -> bool:
     return user.has_perm(RAW_PAYLOAD_PERMISSION)
 
 
-def reviewer_create(*, username: str, password: str, email: str = "", dpo: bool = False) -> Any:
+def reviewer_create(
+    *, username: str, password: str, email: str = "", dpo: bool = False, admin: bool = False
+) -> Any:
     """A new staff user in the reviewers group; the password must pass the validators.
 
     ``dpo`` also puts the user in the "Data protection officers" group, which may erase
-    personal data. Raises ``ReviewerError`` when the group is missing (migrations not run), the user
-    already exists or the password is refused.
+    personal data; ``admin`` in the "Compliance administrators" group (migration 0007), which
+    browses everyone's rows of the access ledger. Raises ``ReviewerError`` when a group is
+    missing (migrations not run), the user already exists or the password is refused.
     """
     group = Group.objects.filter(name=GROUP_NAME).first()
     if group is None:
         raise ReviewerError(f"the group {GROUP_NAME!r} does not exist: run manage.py migrate")
+    administrators = Group.objects.filter(name=ADMINISTRATORS_GROUP_NAME).first()
+    if admin and administrators is None:
+        raise ReviewerError(
+            f"the group {ADMINISTRATORS_GROUP_NAME!r} does not exist: run manage.py migrate"
+        )
     User = get_user_model()
     if User._default_manager.filter(**{User.USERNAME_FIELD: username}).exists():
         raise ReviewerError(f"a user named {username!r} already exists")
@@ -51,6 +61,8 @@ def reviewer_create(*, username: str, password: str, email: str = "", dpo: bool 
         user.groups.add(group)
         if dpo:
             user.groups.add(dpo_group())
+        if admin:
+            user.groups.add(administrators)
     return user
 
 

@@ -81,6 +81,7 @@ def test_reviewers_may_view_evidence_and_nothing_more():
             for a in ("view", "add")
             for m in ("matter", "mattersession", "note")
         ),
+        "compliance.view_accessrecord",  # their own rows of the access ledger
     }
 
 

@@ -36,7 +36,7 @@ from django.core.cache.backends.db import DatabaseCache
 from django.core.cache.backends.redis import RedisCache
 from django.db import connections, router
 from rest_framework import exceptions
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,12 @@ def _ident_safe(ident: str | None) -> str:
     if _PLAIN_IDENT.fullmatch(ident):
         return ident
     return hashlib.sha256(ident.encode("utf-8", "replace")).hexdigest()[:32]
+
+
+def client_address(request) -> str:
+    """The client's address by the rule above (REST framework's, with ``NUM_PROXIES``): the
+    one every limit counts and the access ledger records."""
+    return BaseThrottle().get_ident(request)
 
 
 # --- counters -------------------------------------------------------------------------------
@@ -146,6 +152,9 @@ class WindowRateThrottle(SimpleRateThrottle):
     """A rate (``N/s``, ``N/min``, ``N/hour``, ``N/day``) counted per fixed window."""
 
     scope = "window"
+
+    def get_ident(self, request) -> str:
+        return client_address(request)
 
     def window(self, ident: str | None) -> tuple[str, float]:
         """The cache key of ``ident``'s counter for the current window, and the window's end."""

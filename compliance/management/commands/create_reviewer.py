@@ -12,7 +12,13 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from compliance.reviewers import DPO_GROUP_NAME, GROUP_NAME, ReviewerError, reviewer_create
+from compliance.reviewers import (
+    ADMINISTRATORS_GROUP_NAME,
+    DPO_GROUP_NAME,
+    GROUP_NAME,
+    ReviewerError,
+    reviewer_create,
+)
 
 
 class Command(BaseCommand):
@@ -28,22 +34,37 @@ class Command(BaseCommand):
             ' officers" group)',
         )
         parser.add_argument(
+            "--admin",
+            action="store_true",
+            help=f"also a compliance administrator: browses and exports everyone's access records"
+            f" ({ADMINISTRATORS_GROUP_NAME!r} group)",
+        )
+        parser.add_argument(
             "--password-stdin",
             action="store_true",
             help="read the password from the first line of standard input",
         )
 
     def handle(
-        self, *args, username: str, email: str, password_stdin: bool, dpo: bool = False, **options
+        self,
+        *args,
+        username: str,
+        email: str,
+        password_stdin: bool,
+        dpo: bool = False,
+        admin: bool = False,
+        **options,
     ):
         password = self._password_read(from_stdin=password_stdin)
         try:
-            reviewer_create(username=username, password=password, email=email, dpo=dpo)
+            reviewer_create(username=username, password=password, email=email, dpo=dpo, admin=admin)
         except ReviewerError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"created reviewer {username!r} in the group {GROUP_NAME!r}")
         if dpo:
             self.stdout.write(f"{username!r} is also in the group {DPO_GROUP_NAME!r}")
+        if admin:
+            self.stdout.write(f"{username!r} is also in the group {ADMINISTRATORS_GROUP_NAME!r}")
 
     def _password_read(self, *, from_stdin: bool) -> str:
         if from_stdin:

@@ -7,10 +7,10 @@ says, printing the result table by table. A table the policy does not name gets 
 (and is flagged): a new table is classified here before the service may write to it.
 
 What the running service writes, and so the policy: evidence rows (events, verifications,
-policy findings, the export ledger, the erasure ledger, subject fingerprints, the
-transparency log's leaves, subtrees and tree heads) are only added, but for erasure (an
-event's payload and the findings' previews of it, behind the ledger); sessions move their
-chain head and seal;
+policy findings, the export ledger, the access ledger, the erasure ledger, subject
+fingerprints, the transparency log's leaves, subtrees and tree heads) are only added, but
+for erasure (an event's payload and the findings' previews of it, behind the ledger);
+sessions move their chain head and seal;
 API keys are created, revoked, renamed or given an expiry (``api_key_create``,
 ``api_key_revoke``, the admin's key pages); projects are created and renamed; the admin
 console logs users in (``auth_user.last_login``, ``django_session``) and records its changes
@@ -81,6 +81,7 @@ POLICY: dict[str, tuple[Privilege, ...]] = {
     "compliance.Matter": APPEND_ONLY,
     "compliance.MatterSession": APPEND_ONLY,
     "compliance.Note": APPEND_ONLY,
+    "compliance.AccessRecord": APPEND_ONLY,
     # The transparency log: leaves, complete subtrees and signed tree heads (ingestion/0010).
     "ingestion.LogLeaf": APPEND_ONLY,
     "ingestion.LogNode": APPEND_ONLY,
