@@ -34,9 +34,10 @@ from ingestion.selectors import sessions_with_latest_verification
 from policy.masking import Reader
 from policy.models import Findings
 
-from . import changelist, console, labels
+from . import changelist, console, labels, landing
 from .admin_views import SessionPagesMixin
 from .erasure_admin import ErasureAdmin, ErasurePagesMixin
+from .find_admin import FIND_FILTERS, FindPagesMixin
 from .models import ExportRecord
 
 admin.site.site_header = "AgentOps Replay — Compliance console"
@@ -238,9 +239,12 @@ class SealedFilter(admin.SimpleListFilter):
     parameter_name = "sealed"
 
     def lookups(self, request, model_admin):
-        return [("yes", "Sealed"), ("no", "Still open")]
+        long = f"Open, nothing recorded for {landing.unsealed_hours()} h"
+        return [("yes", "Sealed"), ("no", "Still open"), ("long", long)]
 
     def queryset(self, request, queryset):
+        if self.value() == "long":
+            return landing.sessions_unsealed_long(queryset)
         if self.value() in ("yes", "no"):
             return queryset.filter(sealed_at__isnull=self.value() == "no")
         return queryset
@@ -304,7 +308,7 @@ class PolicyViolationsFilter(_LatestFindingsFilter):
 
 
 @admin.register(Session)
-class SessionAdmin(ErasurePagesMixin, SessionPagesMixin, EvidenceAdmin):
+class SessionAdmin(FindPagesMixin, ErasurePagesMixin, SessionPagesMixin, EvidenceAdmin):
     list_display = (
         "short_id",
         "project",
@@ -325,6 +329,7 @@ class SessionAdmin(ErasurePagesMixin, SessionPagesMixin, EvidenceAdmin):
         AgentFilter,
         PiiExposureFilter,
         PolicyViolationsFilter,
+        *FIND_FILTERS,
     )
     list_select_related = ("project",)
     date_hierarchy = "created_at"

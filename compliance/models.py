@@ -180,3 +180,6 @@ class ExportJob(models.Model):
     @property
     def active(self) -> bool:
         return self.state in (ExportJobState.QUEUED, ExportJobState.RUNNING)
+
+
+from .find_models import SavedFilter  # noqa: E402, F401  (a model of this app, in its own module)
