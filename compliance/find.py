@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -356,5 +356,6 @@ def sessions_csv_rows(
         )
 
 
-def list_params(query: Mapping[str, list[str]]) -> list[tuple[str, str]]:
-    return [(key, value) for key, values in query.items() for value in values]
+def list_params(query: Any) -> list[tuple[str, str]]:
+    """Every (key, value) of a query string (a ``QueryDict``), repeated keys included."""
+    return [(key, value) for key, values in query.lists() for value in values]

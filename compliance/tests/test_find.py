@@ -396,3 +396,10 @@ def test_a_section_whose_model_is_not_installed_is_left_out(reviewer):
     assert ("Access log" in labels) == any(
         m._meta.label == "compliance.AccessRecord" for m in admin.site._registry
     )
+
+
+def test_the_list_offers_its_own_query_to_save_and_to_download(reviewer, client_of, sessions):
+    response = client_of(reviewer).get(LIST, {"tool": "orders.lookup", "rule": "x", "p": "1"})
+    found = response.context["find"]
+    assert found["query"] == "tool=orders.lookup&rule=x"
+    assert found["csv_url"] == f"{CSV}?tool=orders.lookup&rule=x"
