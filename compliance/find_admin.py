@@ -64,8 +64,13 @@ class _FormFilter(admin.ListFilter):
         own = set(self.expected_parameters()) | {"p"}
         yield {
             "inputs": [
-                {"name": name, "label": label, "type": kind, "placeholder": hint,
-                 "value": self.value(name)}
+                {
+                    "name": name,
+                    "label": label,
+                    "type": kind,
+                    "placeholder": hint,
+                    "value": self.value(name),
+                }
                 for name, label, kind, hint in self.inputs
             ],
             "kept": [
@@ -76,6 +81,9 @@ class _FormFilter(admin.ListFilter):
             ],
             "active": any(self.value(name) for name in own),
             "clear": changelist.get_query_string(remove=list(own)),
+            # As every filter's choice has it: the list without this filter.
+            "query_string": changelist.get_query_string(remove=list(own)),
+            "selected": False,
         }
 
     def queryset(self, request, queryset):
@@ -100,7 +108,9 @@ class DateRangeFilter(_FormFilter):
     )
 
     def narrowed(self, queryset):
-        lower, upper = find.date_range(start=self.value(find.DATE_FROM), end=self.value(find.DATE_TO))
+        lower, upper = find.date_range(
+            start=self.value(find.DATE_FROM), end=self.value(find.DATE_TO)
+        )
         return find.sessions_in_range(queryset, lower=lower, upper=upper)
 
 
@@ -180,7 +190,9 @@ class FindPagesMixin:
                 + (f"?{urlencode(query)}" if query else ""),
                 "query": urlencode(query),
                 "saved": find.saved_filters_of(user=request.user),
-                "list_url": reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist"),
+                "list_url": reverse(
+                    f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist"
+                ),
             }
         return response
 
@@ -215,7 +227,9 @@ class FindPagesMixin:
             return HttpResponseBadRequest("a NUL character in the query string")
         pairs = [(k, v) for k, v in pairs if k != find.PERSON]
         try:
-            token = find.person_remember(store=request.session, subject=request.POST.get("subject", ""))
+            token = find.person_remember(
+                store=request.session, subject=request.POST.get("subject", "")
+            )
         except find.FindError as exc:
             messages.error(request, exc.message)
             return self._list_redirect(pairs)
@@ -280,5 +294,7 @@ class FindPagesMixin:
         sessions = changelist.get_queryset(request)
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
         return csv_response(
-            f"sessions-{stamp}.csv", find.CSV_HEADER, find.sessions_csv_rows(sessions, reader=reader)
+            f"sessions-{stamp}.csv",
+            find.CSV_HEADER,
+            find.sessions_csv_rows(sessions, reader=reader),
         )

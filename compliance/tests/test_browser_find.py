@@ -66,8 +66,7 @@ def short(session: Session) -> str:
 def listed_ids(page) -> set[str]:
     return {
         text.strip()
-        for text in page.locator("#result_list tbody .field-short_id")
-        .all_inner_texts()
+        for text in page.locator("#result_list tbody .field-short_id").all_inner_texts()
     }
 
 

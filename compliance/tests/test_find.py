@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import csv
 import io
-from html import unescape
 from datetime import timedelta
+from html import unescape
 
 import pytest
 from django.contrib.auth.models import Group
@@ -156,16 +156,25 @@ def person_search(client, subject: str, query: str = ""):
 
 @pytest.mark.parametrize(
     ("typed", "wanted"),
-    [(EMAIL, "email"), ("  Jane.Doe@EXAMPLE.com ", "email"), (PHONE, "phone"), (PHONE_TYPED, "phone")],
+    [
+        (EMAIL, "email"),
+        ("  Jane.Doe@EXAMPLE.com ", "email"),
+        (PHONE, "phone"),
+        (PHONE_TYPED, "phone"),
+    ],
 )
 def test_a_person_is_found_by_e_mail_or_phone(reviewer, client_of, sessions, typed, wanted):
     client = client_of(reviewer)
     response = person_search(client, typed)
     assert typed.strip() not in response.url and "@" not in response.url
-    expected = {sessions["phone"].pk} if wanted == "phone" else {
-        sessions["email"].pk,
-        sessions["no_end"].pk,
-    }
+    expected = (
+        {sessions["phone"].pk}
+        if wanted == "phone"
+        else {
+            sessions["email"].pk,
+            sessions["no_end"].pk,
+        }
+    )
     assert listed(client.get(response.url)) == expected
 
 
@@ -219,7 +228,9 @@ def test_erasure_finds_the_same_sessions_through_the_same_lookup(sessions):
     _, found = subject_events_find(project=project, subject=EMAIL)
     by_find = find.sessions_of_person(
         Session.objects.all(),
-        person=find.Person("t", ("email",), tuple(fp for _, fp in find.subject_fingerprints(value=EMAIL))),
+        person=find.Person(
+            "t", ("email",), tuple(fp for _, fp in find.subject_fingerprints(value=EMAIL))
+        ),
     )
     assert set(found) == set(by_find.filter(project=project).values_list("pk", flat=True))
 
@@ -229,7 +240,9 @@ def test_erasure_finds_the_same_sessions_through_the_same_lookup(sessions):
 
 def test_a_saved_filter_is_the_reviewers_own(reviewer, client_of, sessions, django_user_model):
     client = client_of(reviewer)
-    response = client.post(SAVE, {"name": "Broken, no end", "query": "rule=require_session_end&p=2"})
+    response = client.post(
+        SAVE, {"name": "Broken, no end", "query": "rule=require_session_end&p=2"}
+    )
     assert response.status_code == 302
     saved = SavedFilter.objects.get(user=reviewer)
     assert (saved.name, saved.query) == ("Broken, no end", "rule=require_session_end")
@@ -328,7 +341,7 @@ def test_a_reviewer_lands_on_what_needs_attention(reviewer, client_of, sessions)
     assert attention["unsealed"]["count"] == 1  # open, nothing for 40 days
     assert attention["failed"]["count"] == 0
     assert str(sessions["open"].pk)[:8] in page
-    assert [r.session_id for r in response.context["recent_seals"]][0] in {
+    assert response.context["recent_seals"][0].session_id in {
         sessions["email"].pk,
         sessions["phone"].pk,
         sessions["no_end"].pk,
@@ -385,7 +398,7 @@ def test_superusers_also_see_the_engineering_models(client_of, django_user_model
         for app in response.context["engineering"]
         for m in app["models"]
     }
-    assert landing.ENGINEERING <= shown
+    assert shown >= landing.ENGINEERING
 
 
 def test_a_section_whose_model_is_not_installed_is_left_out(reviewer):
