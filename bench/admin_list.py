@@ -165,7 +165,7 @@ def person_search(client, list_url: str) -> tuple[float, int, int]:
         seconds = time.perf_counter() - began
     if posted.status_code != 302 or listed.status_code != 200:
         return seconds, len(queries), -1
-    return seconds, len(queries), listed.context["cl"].result_count
+    return seconds, len(queries), listed.context_data["cl"].result_count
 
 
 def run(count: int, database: str) -> int:

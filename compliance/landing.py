@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 
 from compliance import labels, statements
-from ingestion.models import EvidenceClass, Session
+from ingestion.models import EvidenceClass, Session, Verification
 from ingestion.selectors import sessions_with_latest_verification
 from policy.masking import Reader
 from policy.models import Findings
@@ -149,6 +149,33 @@ class Concern:
     narrow: Callable[[QuerySet[Session]], QuerySet[Session]]
 
 
+def _of_class(evidence_class: str) -> Callable[[QuerySet[Session]], QuerySet[Session]]:
+    """Sessions a reader is shown as ``evidence_class`` (the latest verification's class).
+
+    Only a session whose own column or some verification holds the class can be shown so:
+    that cheap test comes first, so the latest verification is looked up for those alone,
+    not for every session (a class that no session has costs two plain scans)."""
+
+    def narrow(sessions: QuerySet[Session]) -> QuerySet[Session]:
+        verified = Verification.objects.filter(evidence_class=evidence_class)
+        candidates = Q(evidence_class=evidence_class) | Q(pk__in=verified.values("session_id"))
+        return sessions.filter(candidates).filter(current_evidence_class=evidence_class)
+
+    return narrow
+
+
+def _latest_findings_over_zero(column: str) -> Callable[[QuerySet[Session]], QuerySet[Session]]:
+    """Sessions whose latest findings count more than zero in ``column`` (checked only for
+    sessions with any findings counting so)."""
+
+    def narrow(sessions: QuerySet[Session]) -> QuerySet[Session]:
+        some = Findings.objects.filter(**{f"{column}__gt": 0}).values("session_id")
+        latest = {"pii_count": "latest_pii_count", "rules_failed": "latest_rules_failed"}[column]
+        return sessions.filter(pk__in=some).filter(**{f"{latest}__gt": 0})
+
+    return narrow
+
+
 def concerns() -> tuple[Concern, ...]:
     """What makes a session need a reviewer, each with the session list's parameters that
     list the same sessions (the list's own filters, ``compliance.admin``)."""
@@ -159,7 +186,7 @@ def concerns() -> tuple[Concern, ...]:
             labels.evidence_label(EvidenceClass.FAILED).headline,
             wording.sentence(wording.FAILED_MEANING),
             {"evidence_class": EvidenceClass.FAILED},
-            lambda s: s.filter(current_evidence_class=EvidenceClass.FAILED),
+            _of_class(EvidenceClass.FAILED),
         ),
         Concern(
             "partial",
@@ -169,14 +196,14 @@ def concerns() -> tuple[Concern, ...]:
                 + " something is missing: the session's page says what"
             ),
             {"evidence_class": EvidenceClass.PARTIAL_AUTHORITATIVE},
-            lambda s: s.filter(current_evidence_class=EvidenceClass.PARTIAL_AUTHORITATIVE),
+            _of_class(EvidenceClass.PARTIAL_AUTHORITATIVE),
         ),
         Concern(
             "breaches",
             "Policy rules broken",
             "The latest policy evaluation found at least one rule broken.",
             {"violations": "found"},
-            lambda s: s.filter(latest_rules_failed__gt=0),
+            _latest_findings_over_zero("rules_failed"),
         ),
         Concern(
             "personal",
@@ -184,7 +211,7 @@ def concerns() -> tuple[Concern, ...]:
             "The latest policy evaluation found personal data (e-mail addresses, phone "
             "numbers, card numbers…) in what the agent recorded.",
             {"pii": "found"},
-            lambda s: s.filter(latest_pii_count__gt=0),
+            _latest_findings_over_zero("pii_count"),
         ),
         Concern(
             "unsealed",
@@ -230,7 +257,7 @@ def attention(*, reader: Reader) -> list[dict[str, Any]]:
     found = []
     for concern in concerns():
         sessions = concern.narrow(_sessions()).order_by("-created_at", "-pk")
-        count = sessions.order_by()[: COUNT_CAP + 1].count()
+        count = sessions.order_by().values("pk")[: COUNT_CAP + 1].count()
         found.append(
             {
                 "key": concern.key,
@@ -246,8 +273,15 @@ def attention(*, reader: Reader) -> list[dict[str, Any]]:
 
 
 def recent_seals(*, reader: Reader) -> list[Row]:
-    sessions = _sessions().filter(sealed_at__isnull=False).order_by("-sealed_at", "-pk")
-    return _rows(sessions[:RECENT_SEALS], reader)
+    # The keys first: sorting every sealed session with its computed columns would compute
+    # them for every one.
+    keys = list(
+        Session.objects.filter(sealed_at__isnull=False)
+        .order_by("-sealed_at", "-pk")
+        .values_list("pk", flat=True)[:RECENT_SEALS]
+    )
+    sessions = _sessions().filter(pk__in=keys).order_by("-sealed_at", "-pk")
+    return _rows(sessions, reader)
 
 
 # --------------------------------------------------------------------------------------

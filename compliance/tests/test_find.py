@@ -416,3 +416,17 @@ def test_the_list_offers_its_own_query_to_save_and_to_download(reviewer, client_
     found = response.context["find"]
     assert found["query"] == "tool=orders.lookup&rule=x"
     assert found["csv_url"] == f"{CSV}?tool=orders.lookup&rule=x"
+
+
+def test_a_session_found_altered_after_its_seal_needs_attention(reviewer, client_of, sessions):
+    from ingestion.models import VerificationTrigger
+
+    from .factories import event_tamper
+
+    altered = sessions["email"]
+    event_tamper(altered, 3, payload_jcs='{"args":{"order_id":"ORD-9999"},"tool_name":"x"}')
+    services.session_verify(session=altered, trigger=VerificationTrigger.CONSOLE)
+    response = client_of(reviewer).get(reverse("admin:index"))
+    failed = next(c for c in response.context["attention"] if c["key"] == "failed")
+    assert failed["count"] == 1
+    assert failed["rows"][0].session_id == altered.pk
