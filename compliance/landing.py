@@ -149,31 +149,53 @@ class Concern:
     narrow: Callable[[QuerySet[Session]], QuerySet[Session]]
 
 
-def _of_class(evidence_class: str) -> Callable[[QuerySet[Session]], QuerySet[Session]]:
-    """Sessions a reader is shown as ``evidence_class`` (the latest verification's class).
+#: Up to this many candidate sessions, a concern is answered from their ids; beyond, by
+#: walking the sessions newest first (a common concern finds its few rows at once).
+CANDIDATES_LISTED = 2000
 
-    Only a session whose own column or some verification holds the class can be shown so:
-    that cheap test comes first, so the latest verification is looked up for those alone,
-    not for every session (a class that no session has costs two plain scans)."""
+
+def _narrowed(candidates: QuerySet, condition: dict[str, Any]):
+    """A narrowing to the sessions meeting ``condition`` (on the list's computed columns),
+    which only ``candidates`` (a query of session ids, a cheap superset) can meet.
+
+    Computing the latest verification or findings is one lookup per session. A rare concern
+    (few candidates) is answered from the candidates' ids alone, so it never costs a walk
+    through every session; a common one walks the sessions newest first and stops at the
+    few it shows (and at ``COUNT_CAP`` when counting)."""
 
     def narrow(sessions: QuerySet[Session]) -> QuerySet[Session]:
-        verified = Verification.objects.filter(evidence_class=evidence_class)
-        candidates = Q(evidence_class=evidence_class) | Q(pk__in=verified.values("session_id"))
-        return sessions.filter(candidates).filter(current_evidence_class=evidence_class)
+        ids = list(candidates[: CANDIDATES_LISTED + 1])
+        if len(ids) <= CANDIDATES_LISTED:
+            sessions = sessions.filter(pk__in=ids)
+        return sessions.filter(**condition)
 
     return narrow
+
+
+def _of_class(evidence_class: str) -> Callable[[QuerySet[Session]], QuerySet[Session]]:
+    """Sessions a reader is shown as ``evidence_class`` (the latest verification's class):
+    only a session whose own column or some verification holds it can be."""
+    own = Session.objects.filter(evidence_class=evidence_class).values_list("pk", flat=True)
+    verified = Verification.objects.filter(evidence_class=evidence_class).values_list(
+        "session_id", flat=True
+    )
+    # union() drops duplicates.
+    return _narrowed(
+        own.order_by().union(verified.order_by()), {"current_evidence_class": evidence_class}
+    )
 
 
 def _latest_findings_over_zero(column: str) -> Callable[[QuerySet[Session]], QuerySet[Session]]:
-    """Sessions whose latest findings count more than zero in ``column`` (checked only for
-    sessions with any findings counting so)."""
-
-    def narrow(sessions: QuerySet[Session]) -> QuerySet[Session]:
-        some = Findings.objects.filter(**{f"{column}__gt": 0}).values("session_id")
-        latest = {"pii_count": "latest_pii_count", "rules_failed": "latest_rules_failed"}[column]
-        return sessions.filter(pk__in=some).filter(**{f"{latest}__gt": 0})
-
-    return narrow
+    """Sessions whose latest findings count more than zero in ``column``: only a session
+    with some findings counting so can be."""
+    some = (
+        Findings.objects.filter(**{f"{column}__gt": 0})
+        .order_by()
+        .values_list("session_id", flat=True)
+        .distinct()
+    )
+    latest = {"pii_count": "latest_pii_count", "rules_failed": "latest_rules_failed"}[column]
+    return _narrowed(some, {f"{latest}__gt": 0})
 
 
 def concerns() -> tuple[Concern, ...]:

@@ -430,3 +430,14 @@ def test_a_session_found_altered_after_its_seal_needs_attention(reviewer, client
     failed = next(c for c in response.context["attention"] if c["key"] == "failed")
     assert failed["count"] == 1
     assert failed["rows"][0].session_id == altered.pk
+
+
+def test_common_concerns_are_counted_alike_by_walking_the_sessions(
+    reviewer, client_of, sessions, monkeypatch
+):
+    client = client_of(reviewer)
+    by_ids = {c["key"]: c["count"] for c in client.get(reverse("admin:index")).context["attention"]}
+    monkeypatch.setattr(landing, "CANDIDATES_LISTED", 0)  # every concern is "common"
+    walked = {c["key"]: c["count"] for c in client.get(reverse("admin:index")).context["attention"]}
+    assert walked == by_ids
+    assert by_ids["personal"] == 3
