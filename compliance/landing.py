@@ -59,8 +59,8 @@ ENGINEERING: frozenset[str] = frozenset(
     }
 )
 
-#: Counts on the landing page stop here ("1,000 or more").
-COUNT_CAP = 1000
+#: Counts on the landing page stop here ("250 or more"); the list counts them all.
+COUNT_CAP = 250
 #: Sessions listed under each heading of the landing page.
 LISTED = 5
 RECENT_SEALS = 8
