@@ -272,6 +272,13 @@ def _rows(sessions, reader: Reader) -> list[Row]:
     ]
 
 
+def _newest(sessions: QuerySet[Session], reader: Reader) -> list[Row]:
+    """The newest ``LISTED`` of ``sessions``: their keys first, so that the computed columns
+    are computed for those few rows only, not for every row the database sorts."""
+    keys = list(sessions.values_list("pk", flat=True)[:LISTED])
+    return _rows(_sessions().filter(pk__in=keys).order_by("-created_at", "-pk"), reader)
+
+
 def attention(*, reader: Reader) -> list[dict[str, Any]]:
     """For each concern: its words, how many sessions (up to ``COUNT_CAP``), the newest few,
     and the link to all of them."""
@@ -287,7 +294,7 @@ def attention(*, reader: Reader) -> list[dict[str, Any]]:
                 "why": concern.why,
                 "count": min(count, COUNT_CAP),
                 "more": count > COUNT_CAP,
-                "rows": _rows(sessions[:LISTED], reader) if count else [],
+                "rows": _newest(sessions, reader) if count else [],
                 "url": f"{listed}?{urlencode(concern.params)}",
             }
         )
