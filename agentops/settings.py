@@ -27,7 +27,7 @@ SECRET_KEY = env(
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "compliance.admin_config.ComplianceAdminConfig",  # django.contrib.admin, the console's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -249,3 +249,5 @@ AGENTOPS_EXPORT_JOB_KEEP_HOURS = env.int("AGENTOPS_EXPORT_JOB_KEEP_HOURS", defau
 AGENTOPS_EXPORT_WORKER_NICE = env.int("AGENTOPS_EXPORT_WORKER_NICE", default=10)
 # Timeline events per WeasyPrint chunk of a PDF (memory is bounded by one chunk).
 AGENTOPS_PDF_CHUNK_EVENTS = env.int("AGENTOPS_PDF_CHUNK_EVENTS", default=5000)
+# The console's landing page lists open sessions that have recorded nothing for this long.
+AGENTOPS_CONSOLE_UNSEALED_HOURS = env.int("AGENTOPS_CONSOLE_UNSEALED_HOURS", default=24)

@@ -86,6 +86,9 @@ RECORDED: dict[str, AccessAction] = {
     "admin:ingestion_session_transcript": AccessAction.VIEW_TRANSCRIPT,
     "admin:compliance_matter_change": AccessAction.VIEW_MATTER,
     "admin:compliance_matter_export": AccessAction.DOWNLOAD,  # the matter's zip
+    # A person search is POSTed; the list it leads to (?person=<token>) is the search recorded.
+    "admin:ingestion_session_find_person": AccessAction.SEARCH,
+    "admin:ingestion_session_find_csv": AccessAction.EXPORT_CSV,
 }
 
 #: Query parameters of an admin list that page or sort it: not search terms.

@@ -31,9 +31,10 @@ from ingestion.selectors import sessions_with_latest_verification
 from policy.masking import Reader
 from policy.models import Findings
 
-from . import access_admin, changelist, console, labels  # noqa: F401  (access_admin registers)
+from . import access_admin, changelist, console, labels, landing  # noqa: F401  (registers)
 from .admin_views import SessionPagesMixin
 from .erasure_admin import ErasureAdmin, ErasurePagesMixin
+from .find_admin import FIND_FILTERS, FindPagesMixin
 from .matters_admin import SessionMattersMixin
 from .models import ExportRecord
 from .reading_admin import ErasureInWords, ExportRecordInWords, FindingsInWords
@@ -232,9 +233,12 @@ class SealedFilter(admin.SimpleListFilter):
     parameter_name = "sealed"
 
     def lookups(self, request, model_admin):
-        return [("yes", "Sealed"), ("no", "Still open")]
+        long = f"Open, nothing recorded for {landing.unsealed_hours()} h"
+        return [("yes", "Sealed"), ("no", "Still open"), ("long", long)]
 
     def queryset(self, request, queryset):
+        if self.value() == "long":
+            return landing.sessions_unsealed_long(queryset)
         if self.value() in ("yes", "no"):
             return queryset.filter(sealed_at__isnull=self.value() == "no")
         return queryset
@@ -299,7 +303,12 @@ class PolicyViolationsFilter(_LatestFindingsFilter):
 
 @admin.register(Session)
 class SessionAdmin(
-    SessionMattersMixin, TranscriptPagesMixin, ErasurePagesMixin, SessionPagesMixin, EvidenceAdmin
+    FindPagesMixin,
+    SessionMattersMixin,
+    TranscriptPagesMixin,
+    ErasurePagesMixin,
+    SessionPagesMixin,
+    EvidenceAdmin,
 ):
     # Fits a 1280 px screen beside the filters (test_browser_read): the project is shown
     # under the agent, and "Not sealed" is an evidence class of its own.
@@ -321,6 +330,7 @@ class SessionAdmin(
         AgentFilter,
         PiiExposureFilter,
         PolicyViolationsFilter,
+        *FIND_FILTERS,
     )
     list_select_related = ("project",)
     date_hierarchy = "created_at"

@@ -23,6 +23,7 @@ from typing import Any
 
 from agentops_sdk import chain
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from compliance.exports.erasures import erasure_note
@@ -78,6 +79,17 @@ class ErasurePlan:
         return sum(1 for s in self.sessions for e in s.events if not e.already_erased)
 
 
+def subject_rows(
+    *, fingerprints: Iterable[str], project: Project | None = None
+) -> QuerySet[SubjectFingerprint]:
+    """The stored fingerprint rows (one per event holding the value) of any of
+    ``fingerprints`` (what ``subject_fingerprints`` makes of a value), in ``project`` or in
+    every project: how erasure and the console's person search find a data subject's events
+    without the value being stored anywhere."""
+    rows = SubjectFingerprint.objects.filter(fingerprint__in=sorted(set(fingerprints)))
+    return rows if project is None else rows.filter(session__project=project)
+
+
 def subject_events_find(*, project: Project, subject: str) -> tuple[list[str], dict[Any, set[int]]]:
     """(kinds the subject was read as, session id -> sequence numbers) of the events of
     ``project`` in which the subject's value was found."""
@@ -89,9 +101,9 @@ def subject_events_find(*, project: Project, subject: str) -> tuple[list[str], d
             status=400,
         )
     found: dict[Any, set[int]] = defaultdict(set)
-    rows = SubjectFingerprint.objects.filter(
-        fingerprint__in=[fp for _, fp in pairs], session__project=project
-    ).values_list("session_id", "sequence_number")
+    rows = subject_rows(fingerprints=[fp for _, fp in pairs], project=project).values_list(
+        "session_id", "sequence_number"
+    )
     for session_id, sequence in rows:
         found[session_id].add(sequence)
     return sorted({kind for kind, _ in pairs}), found

@@ -185,3 +185,4 @@ class ExportJob(models.Model):
 
 
 from .matter_models import Matter, MatterSession, MatterTagAction, Note  # noqa: E402, F401
+from .find_models import SavedFilter  # noqa: E402, F401  (a model of this app, in its own module)
