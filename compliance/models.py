@@ -184,5 +184,5 @@ class ExportJob(models.Model):
         return self.state in (ExportJobState.QUEUED, ExportJobState.RUNNING)
 
 
-from .matter_models import Matter, MatterSession, MatterTagAction, Note  # noqa: E402, F401
 from .find_models import SavedFilter  # noqa: E402, F401  (a model of this app, in its own module)
+from .matter_models import Matter, MatterSession, MatterTagAction, Note  # noqa: E402, F401
