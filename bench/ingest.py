@@ -224,7 +224,12 @@ def client_run(port, api_key, events, seed, batch, ready, start, results, seal=F
 
 
 def end_to_end(
-    port: int, api_key: str, per_session: list[int], batch: int, seal: bool = False
+    port: int,
+    api_key: str,
+    per_session: list[int],
+    batch: int,
+    seal: bool = False,
+    first_seed: int = 1000,
 ) -> dict[str, Any]:
     ctx = mp.get_context("fork")
     ready = ctx.Barrier(len(per_session) + 1)
@@ -233,7 +238,7 @@ def end_to_end(
     procs = [
         ctx.Process(
             target=client_run,
-            args=(port, api_key, events, 1000 + i, batch, ready, start, results, seal),
+            args=(port, api_key, events, first_seed + i, batch, ready, start, results, seal),
         )
         for i, events in enumerate(per_session)
     ]
