@@ -209,7 +209,6 @@ _SSN_KEYS = frozenset({"ssn", "social"})
 
 
 @functools.lru_cache(maxsize=1024)  # payloads repeat the same few keys endlessly
-@functools.lru_cache(maxsize=4096)
 def _key_tokens(key: str | None) -> frozenset[str]:
     if not key:
         return frozenset()
