@@ -179,8 +179,9 @@ def request(
 # --------------------------------------------------------------------------------------
 
 
-def client_run(port, api_key, events, seed, batch, ready, start, results) -> None:
-    """One producer: start its session, wait for the signal, then send every batch in turn."""
+def client_run(port, api_key, events, seed, batch, ready, start, results, seal=False) -> None:
+    """One producer: start its session, wait for the signal, then send every batch in turn
+    (and, with ``seal``, seal the session as its last request)."""
     proposals = session_proposals(events, seed)
     session_id = proposals[0]["session_id"]
     status, body = request(
@@ -212,11 +213,24 @@ def client_run(port, api_key, events, seed, batch, ready, start, results) -> Non
         if status != 200:
             results.put(("error", session_id, f"append: {status} {answer}"))
             return
+    if seal:
+        seal_path = f"/api/v1/sessions/{session_id}/seal"
+        status, answer = request(port, "POST", seal_path, b"", api_key, conn)
+        if status != 200:
+            results.put(("error", session_id, f"seal: {status} {answer}"))
+            return
     conn.close()
     results.put(("ok", session_id, latencies))
 
 
-def end_to_end(port: int, api_key: str, per_session: list[int], batch: int) -> dict[str, Any]:
+def end_to_end(
+    port: int,
+    api_key: str,
+    per_session: list[int],
+    batch: int,
+    seal: bool = False,
+    first_seed: int = 1000,
+) -> dict[str, Any]:
     ctx = mp.get_context("fork")
     ready = ctx.Barrier(len(per_session) + 1)
     start = ctx.Barrier(len(per_session) + 1)
@@ -224,7 +238,7 @@ def end_to_end(port: int, api_key: str, per_session: list[int], batch: int) -> d
     procs = [
         ctx.Process(
             target=client_run,
-            args=(port, api_key, events, 1000 + i, batch, ready, start, results),
+            args=(port, api_key, events, first_seed + i, batch, ready, start, results, seal),
         )
         for i, events in enumerate(per_session)
     ]

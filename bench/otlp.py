@@ -2,16 +2,23 @@
 
 Creates a fresh PostgreSQL database (``BENCH_DB``), migrates it and starts the real service
 under gunicorn, as ``bench/ingest.py`` does (its helpers are reused). In the same run, against
-the same service:
+the same service, both paths are measured the same way:
 
 - the SDK path: 8 concurrent client processes append batches of 500 proposed events
-  (``POST /api/v1/sessions/{id}/events``), exactly as ``bench/ingest.py`` measures it;
+  (``POST /api/v1/sessions/{id}/events``), as ``bench/ingest.py`` sends them, then seal their
+  session (``POST /api/v1/sessions/{id}/seal``);
 - the OTLP path: 8 concurrent processes, each with the OpenTelemetry SDK's own OTLP/HTTP
-  protobuf exporter (``OTLPSpanExporter.export``), send batches of 512 spans (the batch span
-  processor's default) of GenAI-conventions chat and tool spans (one session per process,
-  named by ``gen_ai.conversation.id``); each process's last batch holds its root agent span,
-  whose end closes and seals the session. The spans are made by a real ``TracerProvider``
-  before the clock starts.
+  protobuf exporter, send batches of 512 spans (the batch span processor's default) of
+  GenAI-conventions chat and tool spans (one session per process, named by
+  ``gen_ai.conversation.id``); each process's last batch holds its root agent span, whose end
+  closes and seals the session. The spans are made by a real ``TracerProvider``.
+
+Request bodies are encoded before the clock starts on both paths: the SDK path's JSON, and
+the OTLP bodies by the encoder ``OTLPSpanExporter.export`` calls, sent through the exporter's
+own HTTP client (what ``export`` does with them). The clock of each path runs from the first
+request to the last answer, the seals (and their policy evaluation) included on both. The
+paths run in rounds that alternate which goes first, so that a load that rises or falls on a
+shared machine weighs on both alike.
 
 Each chat or tool span becomes two events. Afterwards every session is verified through the
 API; a run whose chains do not all verify as AUTHORITATIVE_EVIDENCE reports failure, not a
@@ -109,32 +116,43 @@ def _spans(process: int, spans: int) -> list[Any]:
 
 
 def exporter_run(url, api_key, process, spans, ready, start, results) -> None:
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     finished = _spans(process, spans)
-    batches = [finished[i : i + SPAN_BATCH] for i in range(0, len(finished), SPAN_BATCH)]
     exporter = OTLPSpanExporter(
         endpoint=f"{url}/v1/traces", headers={"Authorization": f"Bearer {api_key}"}, timeout=120
     )
+    # The bodies ``OTLPSpanExporter.export`` would send, encoded before the clock starts (as
+    # the SDK path's are) by the encoder it calls; they go out through the exporter's own
+    # HTTP client, which is what ``export`` does with them.
+    bodies = [
+        encode_spans(finished[i : i + SPAN_BATCH]).SerializePartialToString()
+        for i in range(0, len(finished), SPAN_BATCH)
+    ]
     ready.wait()
     start.wait()
-    for batch in batches:
-        outcome = exporter.export(batch)
-        if outcome.name != "SUCCESS":
-            results.put(("error", process, f"export: {outcome.name}"))
+    for body in bodies:
+        outcome = exporter._client.export(body)
+        if not outcome.success:
+            results.put(("error", process, f"export: {outcome.status_code} {outcome.error}"))
             return
     exporter.shutdown()
     results.put(("ok", process, len(finished)))
 
 
-def otlp_end_to_end(port: int, api_key: str, per_process: list[int]) -> dict[str, Any]:
+def otlp_end_to_end(
+    port: int, api_key: str, per_process: list[int], first: int = 0
+) -> dict[str, Any]:
     ctx = mp.get_context("fork")
     ready = ctx.Barrier(len(per_process) + 1)
     start = ctx.Barrier(len(per_process) + 1)
     results = ctx.Queue()
     url = f"http://127.0.0.1:{port}"
     procs = [
-        ctx.Process(target=exporter_run, args=(url, api_key, i, spans, ready, start, results))
+        ctx.Process(
+            target=exporter_run, args=(url, api_key, first + i, spans, ready, start, results)
+        )
         for i, spans in enumerate(per_process)
     ]
     for proc in procs:
@@ -150,7 +168,7 @@ def otlp_end_to_end(port: int, api_key: str, per_process: list[int]) -> dict[str
     return {"elapsed": elapsed, "errors": errors}
 
 
-def otlp_verify(env: dict[str, str], port: int, api_key: str, processes: int) -> list[str]:
+def otlp_verify(port: int, api_key: str, processes: int) -> list[str]:
     """Every OTLP session sealed and AUTHORITATIVE_EVIDENCE, found by its conversation id."""
     status, page = ingest.request(port, "GET", "/api/v1/sessions?limit=500", None, api_key)
     by_conversation = {
@@ -182,6 +200,9 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients per path")
     parser.add_argument("--batch", type=int, default=500, help="events per SDK request")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn workers")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="rounds of both paths, alternating which goes first"
+    )
     args = parser.parse_args()
     base_url = os.environ.get("BENCH_PG_URL", ingest.DEFAULT_PG_URL)
     ingest.DB_NAME = os.environ.get("BENCH_DB", "agentops_bench_otlp")
@@ -192,8 +213,8 @@ def main() -> int:
         print(f"PostgreSQL is not reachable at {base_url} ({exc}); not run.", file=sys.stderr)
         return 2
 
-    per_session = ingest.split(args.events, args.clients)
-    per_process = ingest.split(args.spans, args.clients)
+    per_session = ingest.split(args.events // args.rounds, args.clients)
+    per_process = ingest.split(args.spans // args.rounds, args.clients)
     ingest.database_recreate(base_url)
     with tempfile.TemporaryDirectory(prefix="agentops-bench-") as tmp:
         key_file = Path(tmp) / "seal-key.pem"
@@ -203,20 +224,42 @@ def main() -> int:
         api_key = ingest.manage(env, "create_api_key", "--project", "bench").strip()
         port = ingest.free_port()
         service = ingest.service_start(env, port, args.workers)
+        sdk_elapsed = otlp_elapsed = 0.0
+        sdk_sessions: list[str] = []
+        failures: list[str] = []
+        loads = [os.getloadavg()[0]]
         try:
-            load_before = os.getloadavg()
-            sdk = ingest.end_to_end(port, api_key, per_session, args.batch)
-            load_middle = os.getloadavg()
-            otlp = otlp_end_to_end(port, api_key, per_process)
-            load_after = os.getloadavg()
+            for r in range(args.rounds):
+                # Rounds alternate which path goes first (SDK, OTLP, then OTLP, SDK...), so
+                # that a load rising or falling on the shared machine weighs on both alike.
+                order = ("sdk", "otlp") if r % 2 == 0 else ("otlp", "sdk")
+                for path in order:
+                    if path == "sdk":
+                        sdk = ingest.end_to_end(
+                            port,
+                            api_key,
+                            per_session,
+                            args.batch,
+                            seal=True,
+                            first_seed=1000 + r * args.clients,
+                        )
+                        sdk_elapsed += sdk["elapsed"]
+                        sdk_sessions += sdk["sessions"]
+                        failures += sdk["errors"]
+                    else:
+                        otlp = otlp_end_to_end(port, api_key, per_process, r * args.clients)
+                        otlp_elapsed += otlp["elapsed"]
+                        failures += otlp["errors"]
+                    loads.append(os.getloadavg()[0])
             expected = {
-                ingest.session_proposals(2, 1000 + i)[0]["session_id"]: n
-                for i, n in enumerate(per_session)
+                ingest.session_proposals(2, 1000 + i)[0]["session_id"]: per_session[
+                    i % args.clients
+                ]
+                for i in range(args.rounds * args.clients)
             }
-            failures = sdk["errors"] or ingest.seal_and_verify(
-                port, api_key, sdk["sessions"], expected
-            )
-            failures += otlp["errors"] or otlp_verify(env, port, api_key, args.clients)
+            if not failures:
+                failures = ingest.seal_and_verify(port, api_key, sdk_sessions, expected)
+                failures += otlp_verify(port, api_key, args.rounds * args.clients)
         finally:
             service.terminate()
             service.wait(timeout=30)
@@ -226,22 +269,28 @@ def main() -> int:
             print("  " + failure)
         return 1
 
-    sdk_rate = args.events / sdk["elapsed"]
-    span_rate = args.spans / otlp["elapsed"]
+    events = args.rounds * sum(per_session)
+    spans = args.rounds * sum(per_process)
+    sdk_rate = events / sdk_elapsed
+    span_rate = spans / otlp_elapsed
     ratio = span_rate / sdk_rate
     print(
-        f"SDK path: {args.events:,} events in {args.clients} sessions, batches of {args.batch}; "
-        f"OTLP path: {args.spans:,} spans from {args.clients} exporters, batches of "
-        f"{SPAN_BATCH}, 2 events per span; gunicorn -w {args.workers}; {usable_cpus()} usable "
-        f"CPUs; load average {load_before[0]:.2f} before, {load_middle[0]:.2f} between, "
-        f"{load_after[0]:.2f} after"
+        f"SDK path: {events:,} events in {args.rounds * args.clients} sessions, batches of "
+        f"{args.batch}, each session sealed; OTLP path: {spans:,} spans from "
+        f"{args.rounds * args.clients} exporters, batches of {SPAN_BATCH}, 2 events per span, "
+        f"each session sealed by its root agent span; {args.rounds} rounds of {args.clients} "
+        f"clients per path, alternating; gunicorn -w {args.workers}; {usable_cpus()} usable "
+        f"CPUs; 1-minute load average {', '.join(f'{x:.2f}' for x in loads)} (before, then "
+        "after each phase)"
     )
-    print(f"all {2 * args.clients} sessions sealed and verified: AUTHORITATIVE_EVIDENCE")
+    print(
+        f"all {2 * args.rounds * args.clients} sessions sealed and verified: AUTHORITATIVE_EVIDENCE"
+    )
     table_print(
         ["measure", "value"],
         [
-            ["SDK path", f"{sdk_rate:,.0f} events/s ({sdk['elapsed']:.1f} s)"],
-            ["OTLP path", f"{span_rate:,.0f} spans/s ({otlp['elapsed']:.1f} s)"],
+            ["SDK path", f"{sdk_rate:,.0f} events/s ({sdk_elapsed:.1f} s)"],
+            ["OTLP path", f"{span_rate:,.0f} spans/s ({otlp_elapsed:.1f} s)"],
             ["OTLP path, events", f"{2 * span_rate:,.0f} events/s"],
             ["OTLP spans/s / SDK events/s", f"{ratio:.0%}"],
         ],

@@ -555,31 +555,83 @@ def text_mask(*, scanner: PiiScanner, text: str, key: str | None = None) -> str:
 _NUMBER_KEYS = _PHONE_KEYS | _SSN_KEYS
 
 
-def _strings(payload: Any) -> Iterator[tuple[str, str, str | None]]:
-    """(path, text, nearest key) for every string in ``payload``, depth first, in order."""
-    stack: list[tuple[Any, str, str | None]] = [(payload, "$", None)]
+def _walk(payload: Any) -> Iterator[tuple[Any, str, str | None]]:
+    """(location, text, nearest key) for every string in ``payload``, depth first, in order.
+
+    A location is ``(parent location, key or index)`` down from ``None`` (the payload): a
+    pair per value instead of a formatted path, which ``_path`` writes only when needed
+    (for a match, not for each of the many strings without one)."""
+    stack: list[tuple[Any, Any, str | None]] = [(payload, None, None)]
     while stack:
-        value, path, key = stack.pop()
+        value, where, key = stack.pop()
         kind = type(value)
         if kind is str:
-            yield path, value, key
+            yield where, value, key
         elif kind is dict:
             stack.extend(
-                (child, child_path(path, name), name)
-                for name, child in reversed(list(value.items()))
+                (child, (where, name), name) for name, child in reversed(list(value.items()))
             )
         elif kind is list:
             stack.extend(
-                (child, child_path(path, index), key)
-                for index, child in reversed(list(enumerate(value)))
+                (child, (where, index), key) for index, child in reversed(list(enumerate(value)))
             )
         elif kind is int and key is not None and _key_tokens(key) & _NUMBER_KEYS:
-            yield path, str(value), key
+            yield where, str(value), key
+
+
+def _path(where: Any) -> str:
+    """The JSON path (``agentops_sdk.jsonpath``) of a location ``_walk`` gave."""
+    steps = []
+    while where is not None:
+        where, step = where
+        steps.append(step)
+    path = "$"
+    for step in reversed(steps):
+        path = child_path(path, step)
+    return path
+
+
+def _strings(payload: Any) -> Iterator[tuple[str, str, str | None]]:
+    """(path, text, nearest key) for every string in ``payload``, depth first, in order."""
+    for where, text, key in _walk(payload):
+        yield _path(where), text, key
 
 
 def payload_strings(payload: Any) -> Iterator[tuple[str, str, str | None]]:
     """(JSON path, text, nearest key) of every string ``payload_scan`` looks at."""
     return _strings(payload)
+
+
+def payload_matches(*, scanner: PiiScanner, payload: Any) -> Iterator[tuple[str, str, PiiMatch]]:
+    """(JSON path, text, match) for every PII value in ``payload``: each string is visited and
+    scanned once, whatever is made of its matches (findings, subject fingerprints)."""
+    if payload is None:
+        return
+    for where, text, key in _walk(payload):
+        matches = text_scan(scanner=scanner, text=text, key=key)
+        if matches:
+            path = _path(where)
+            for match in matches:
+                yield path, text, match
+
+
+def matches_findings(
+    matches: Iterable[tuple[str, str, PiiMatch]],
+    *,
+    sequence_number: int | None = None,
+    event_id: str | None = None,
+) -> list[PiiFinding]:
+    """The findings (masked previews, never values) of ``payload_matches``' matches."""
+    return [
+        PiiFinding(
+            sequence_number=sequence_number,
+            event_id=event_id,
+            path=path,
+            kind=match.kind,
+            preview=match.preview,
+        )
+        for path, _, match in matches
+    ]
 
 
 def payload_scan(
@@ -590,21 +642,11 @@ def payload_scan(
     event_id: str | None = None,
 ) -> list[PiiFinding]:
     """Findings for every string in ``payload`` (recursively; keys serve as context only)."""
-    if payload is None:
-        return []
-    findings = []
-    for path, text, key in _strings(payload):
-        for match in text_scan(scanner=scanner, text=text, key=key):
-            findings.append(
-                PiiFinding(
-                    sequence_number=sequence_number,
-                    event_id=event_id,
-                    path=path,
-                    kind=match.kind,
-                    preview=match.preview,
-                )
-            )
-    return findings
+    return matches_findings(
+        payload_matches(scanner=scanner, payload=payload),
+        sequence_number=sequence_number,
+        event_id=event_id,
+    )
 
 
 def event_scan(*, scanner: PiiScanner, event: Mapping[str, Any]) -> list[PiiFinding]:

@@ -27,7 +27,16 @@ import yaml
 from agentops_sdk.chain import NonCanonicalValueError, canonicalize
 
 from policy.audit import STATUS_NO_RESULT, ToolAudit, ToolAuditor
-from policy.pii import BUILTIN_KINDS, PiiFinding, PiiScanner, event_scan, scanner_build
+from policy.pii import (
+    BUILTIN_KINDS,
+    PiiFinding,
+    PiiMatch,
+    PiiScanner,
+    event_scan,
+    matches_findings,
+    payload_matches,
+    scanner_build,
+)
 
 DEFAULT_POLICY_FILE = Path(__file__).resolve().parent / "policies" / "default.yaml"
 
@@ -798,22 +807,43 @@ def policy_rules(*, policy: Policy) -> list[Rule]:
 # --------------------------------------------------------------------------------------
 
 
-def policy_evaluate(*, policy: Policy, events: Iterable[Mapping[str, Any]]) -> PolicyReport:
+def policy_evaluate(
+    *,
+    policy: Policy,
+    events: Iterable[Mapping[str, Any]],
+    on_matches: Callable[[Mapping[str, Any], list[tuple[str, str, PiiMatch]]], None] | None = None,
+) -> PolicyReport:
     """Evaluate ``policy`` over a session's events (in sequence order), in one pass.
 
-    The service's own CHAIN_SEAL is not agent data: it is neither scanned nor counted. The
-    PII findings and the tool audit are reported whatever the rules; each rule of
+    The service's own CHAIN_SEAL is not agent data: it is neither scanned for findings nor
+    counted. The PII findings and the tool audit are reported whatever the rules; each rule of
     ``policy_rules`` then sees every event and gives its result.
+
+    ``on_matches(event, matches)``, when given, receives each event's PII matches
+    (``pii.payload_matches``; the CHAIN_SEAL's too), from the same scan the findings come from:
+    whatever else is made of them (subject fingerprints) costs no second scan.
     """
     auditor = ToolAuditor(scanner=policy.scanner)
     findings: list[PiiFinding] = []
     rules = policy_rules(policy=policy)
     event_count = 0
     for event in events:
-        if event.get("event_type") == "CHAIN_SEAL":
+        seal = event.get("event_type") == "CHAIN_SEAL"
+        if seal and on_matches is None:
+            continue
+        matches = list(payload_matches(scanner=policy.scanner, payload=event.get("payload")))
+        if on_matches is not None:
+            on_matches(event, matches)
+        if seal:
             continue
         event_count += 1
-        findings.extend(event_scan(scanner=policy.scanner, event=event))
+        findings.extend(
+            matches_findings(
+                matches,
+                sequence_number=event.get("sequence_number"),
+                event_id=event.get("event_id"),
+            )
+        )
         auditor.add(event)
         for rule in rules:
             rule.see(event, event_count)

@@ -22,14 +22,14 @@ import functools
 import hashlib
 import hmac
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import phonenumbers
 from django.conf import settings
 from stdnum import iban as stdnum_iban
 
-from policy.pii import PiiScanner, payload_strings, region_configured, scanner_build, text_scan
+from policy.pii import PiiMatch, PiiScanner, payload_matches, region_configured, scanner_build
 
 logger = logging.getLogger(__name__)
 
@@ -102,27 +102,40 @@ def subject_fingerprints(*, value: str, region: str | None = None) -> list[tuple
     return found
 
 
+def matches_fingerprints(
+    *,
+    scanner: PiiScanner,
+    event: Mapping[str, Any],
+    matches: Iterable[tuple[str, str, PiiMatch]],
+    key: bytes,
+) -> Iterator[tuple[int, str, str]]:
+    """(sequence number, kind, fingerprint) of each subject value among the matches
+    ``pii.payload_matches`` found in the event's payload."""
+    sequence = event.get("sequence_number")
+    if event.get("payload") is None or not isinstance(sequence, int):
+        return
+    for _, text, match in matches:
+        if match.kind not in SUBJECT_KINDS:
+            continue
+        normalized = value_normalize(
+            kind=match.kind, value=text[match.start : match.end], region=scanner.region
+        )
+        if normalized is not None:
+            yield (
+                sequence,
+                match.kind,
+                fingerprint_compute(kind=match.kind, normalized=normalized, key=key),
+            )
+
+
 def event_fingerprints(
     *, scanner: PiiScanner, event: Mapping[str, Any], key: bytes
 ) -> Iterator[tuple[int, str, str]]:
     """(sequence number, kind, fingerprint) of each subject value in an event's payload."""
-    payload = event.get("payload")
-    sequence = event.get("sequence_number")
-    if payload is None or not isinstance(sequence, int):
-        return
-    for _, text, json_key in payload_strings(payload):
-        for match in text_scan(scanner=scanner, text=text, key=json_key):
-            if match.kind not in SUBJECT_KINDS:
-                continue
-            normalized = value_normalize(
-                kind=match.kind, value=text[match.start : match.end], region=scanner.region
-            )
-            if normalized is not None:
-                yield (
-                    sequence,
-                    match.kind,
-                    fingerprint_compute(kind=match.kind, normalized=normalized, key=key),
-                )
+    if event.get("payload") is None or not isinstance(event.get("sequence_number"), int):
+        return iter(())
+    matches = payload_matches(scanner=scanner, payload=event.get("payload"))
+    return matches_fingerprints(scanner=scanner, event=event, matches=matches, key=key)
 
 
 def events_fingerprints(
@@ -136,16 +149,17 @@ def events_fingerprints(
     return found
 
 
-def events_fingerprinted(
-    *, scanner: PiiScanner, events: Iterable[Mapping[str, Any]], into: set[tuple[int, str, str]]
-) -> Iterator[Mapping[str, Any]]:
-    """``events`` passed through unchanged, their fingerprints added to ``into`` on the way:
-    the evaluation's single pass over a session also yields its fingerprints (the scanner's
-    cache makes the second look at each string nearly free)."""
+def fingerprints_collector(
+    *, scanner: PiiScanner, into: set[tuple[int, str, str]]
+) -> Callable[[Mapping[str, Any], list[tuple[str, str, PiiMatch]]], None]:
+    """An ``on_matches`` for ``policy_evaluate``: adds the fingerprints of each event's matches
+    to ``into``, so that the evaluation's single scan of a session also yields them."""
     key = subject_key()
-    for event in events:
-        into.update(event_fingerprints(scanner=scanner, event=event, key=key))
-        yield event
+
+    def collect(event: Mapping[str, Any], matches: list[tuple[str, str, PiiMatch]]) -> None:
+        into.update(matches_fingerprints(scanner=scanner, event=event, matches=matches, key=key))
+
+    return collect
 
 
 def session_fingerprints_record(

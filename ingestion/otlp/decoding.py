@@ -208,9 +208,20 @@ class _Reader:
     def pb_attributes(self, pairs: Any, where: str, depth: int = 0) -> dict[str, Any]:
         self.count(len(pairs), where)
         out: dict[str, Any] = {}
+        chars = self.lim.string_chars
         for pair in pairs:
-            key = self.text(pair.key, f"{where} key")
-            out[key] = self.pb_value(pair.value, f"{where}.{key}", depth)
+            key = pair.key
+            if len(key) > chars:
+                self.text(key, f"{where} key")
+            value = pair.value
+            # Most values are short strings: taken as they are, without naming where they are
+            # (a name is only needed for an error, which ``pb_value`` words).
+            if value.WhichOneof("value") == "string_value" and depth <= self.lim.depth:
+                text = value.string_value
+                if len(text) <= chars:
+                    out[key] = text
+                    continue
+            out[key] = self.pb_value(value, f"{where}.{key}", depth)
         return out
 
     # -- JSON -------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ carries (spec §4), are kept only in the span's ``span_events`` of its first eve
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import uuid
 from datetime import UTC, datetime
@@ -128,17 +130,43 @@ def agent_id_of(spans: list[OtlpSpan]) -> str:
     return "otel-agent"
 
 
+@functools.lru_cache(maxsize=4096)
+def _second_text(seconds: int) -> str:
+    # The spans of one export mostly share their seconds: each is formatted once.
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def rfc3339(ns: int) -> str:
     """Nanoseconds since the epoch as RFC 3339 UTC with all nine digits (spec §2 allows 1-9)."""
     seconds, rest = divmod(ns, 1_000_000_000)
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{rest:09d}Z"
+    return f"{_second_text(seconds)}.{rest:09d}Z"
+
+
+@functools.lru_cache(maxsize=1024)
+def _source_text(name: str, version: str) -> str:
+    name = name or "unknown"
+    text = f"otlp:{name}/{version}" if version else f"otlp:{name}"
+    return text[:MAX_SOURCE_CHARS]
 
 
 def source_of(span: OtlpSpan) -> str:
-    """``source_sdk_ver``: the instrumentation scope that produced the span."""
-    name = span.scope_name or "unknown"
-    text = f"otlp:{name}/{span.scope_version}" if span.scope_version else f"otlp:{name}"
-    return text[:MAX_SOURCE_CHARS]
+    """``source_sdk_ver``: the instrumentation scope that produced the span (worded once per
+    scope)."""
+    return _source_text(span.scope_name, span.scope_version)
+
+
+_EVENT_ID_PREFIX = EVENT_ID_NAMESPACE.bytes
+
+
+def event_id_for(name: str) -> str:
+    """``str(uuid.uuid5(EVENT_ID_NAMESPACE, name))``, without building a ``UUID`` object (the
+    same SHA-1, version and variant bits; an event id is made for every event)."""
+    sha1 = hashlib.sha1(_EVENT_ID_PREFIX + name.encode("utf-8"), usedforsecurity=False)
+    digest = bytearray(sha1.digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _otel(span: OtlpSpan) -> dict[str, Any]:
@@ -350,9 +378,7 @@ def _proposal(
     session_id: str, span: OtlpSpan, role: str, event_type: str, ns: int, payload: dict
 ) -> dict[str, Any]:
     return {
-        "event_id": str(
-            uuid.uuid5(EVENT_ID_NAMESPACE, f"{session_id}/{span.trace_id}/{span.span_id}/{role}")
-        ),
+        "event_id": event_id_for(f"{session_id}/{span.trace_id}/{span.span_id}/{role}"),
         "session_id": session_id,
         "sequence_number": 0,  # assigned under the session's lock (events_append, at_head)
         "timestamp_wall": rfc3339(ns),
@@ -398,7 +424,7 @@ def session_start_proposal(
     if environment in ("prod", "staging", "dev"):
         payload["environment"] = environment
     proposal = _proposal(session_id, span, "session-start", "SESSION_START", start_ns, payload)
-    proposal["event_id"] = str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{session_id}/session-start"))
+    proposal["event_id"] = event_id_for(f"{session_id}/session-start")
     return proposal
 
 
@@ -409,5 +435,5 @@ def session_end_proposal(span: OtlpSpan, *, session_id: str) -> dict[str, Any]:
         "otel": _otel(span),
     }
     proposal = _proposal(session_id, span, "session-end", "SESSION_END", span.end_ns, payload)
-    proposal["event_id"] = str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{session_id}/session-end"))
+    proposal["event_id"] = event_id_for(f"{session_id}/session-end")
     return proposal

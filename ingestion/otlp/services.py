@@ -130,6 +130,31 @@ def receipts_insert(
             copy.write_row((*fixed, *row, received))
 
 
+# The receipts of a request's spans; the ids (hex digits) travel as two comma-separated texts,
+# one parameter each, instead of one parameter per span.
+_STORED_SQL = (
+    "SELECT trace_id, span_id, content_hash FROM ingestion_spanreceipt WHERE project_id = %s"
+    " AND trace_id = ANY(string_to_array(%s, ',')) AND span_id = ANY(string_to_array(%s, ','))"
+)
+
+
+def receipts_stored(*, project: Project, spans: list[OtlpSpan]) -> dict[tuple[str, str], str]:
+    """The content hash of each of these spans already received, by (trace id, span id)."""
+    trace_ids = {s.trace_id for s in spans}
+    span_ids = {s.span_id for s in spans}
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_STORED_SQL, [project.pk, ",".join(trace_ids), ",".join(span_ids)])
+            rows = cursor.fetchall()
+    else:
+        rows = list(
+            SpanReceipt.objects.filter(
+                project=project, trace_id__in=trace_ids, span_id__in=span_ids
+            ).values_list("trace_id", "span_id", "content_hash")
+        )
+    return {(trace_id, span_id): digest for trace_id, span_id, digest in rows}
+
+
 def _session_pk(project: Project, key: dict[str, str]) -> uuid.UUID:
     if "session" in key:
         return uuid.UUID(key["session"])
@@ -180,8 +205,17 @@ def _group_append(
     api_key: ApiKey | None,
     result: ExportResult,
 ) -> bool:
-    """Append one session's spans in one transaction; True when the session ended."""
+    """Append one session's spans in one transaction; True when the session ended.
+
+    The spans are mapped to proposed events before the session's lock is taken (the mapping
+    depends on nothing stored): the lock covers the idempotency check, the chain append and
+    the receipts."""
     session_text = str(pk)
+    mapped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for span in spans:
+        ident = (span.trace_id, span.span_id)
+        if ident not in mapped:  # a repeat within the request is a duplicate or refused
+            mapped[ident] = mapping.span_proposals(span, session_id=session_text)
     with transaction.atomic():
         try:
             locked = locked_session(pk, project)
@@ -193,14 +227,7 @@ def _group_append(
                 session_id=pk,
             )
             locked = locked_session(pk, project)
-        stored = {
-            (row[0], row[1]): row[2]
-            for row in SpanReceipt.objects.filter(
-                project=project,
-                trace_id__in={s.trace_id for s in spans},
-                span_id__in={s.span_id for s in spans},
-            ).values_list("trace_id", "span_id", "content_hash")
-        }
+        stored = receipts_stored(project=project, spans=spans)
         proposals: list[dict[str, Any]] = []
         if locked.head_sequence is None:
             first = min(spans, key=lambda s: s.start_ns)
@@ -235,7 +262,7 @@ def _group_append(
                 continue
             seen[ident] = digest
             fresh.append((span, digest, len(proposals)))
-            proposals.extend(mapping.span_proposals(span, session_id=session_text))
+            proposals.extend(mapped[ident])
             if mapping.ends_session(span) and settings.AGENTOPS_OTLP_END_ON_ROOT_SPAN:
                 end_span = span
         if end_span is not None:
