@@ -42,7 +42,9 @@ LAST_NAMES = ["Martin", "Rossi", "Novak", "Schmidt", "Garcia", "Larsen", "Dubois
 
 def copy_text(value: str) -> str:
     """``value`` as a field of PostgreSQL's COPY text format."""
-    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return (
+        value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    )
 
 
 def wall(moment: datetime) -> str:
@@ -54,6 +56,7 @@ class Filler:
 
     def __init__(self, *, sessions: int, events_per_session: int, chunk: int, days: int) -> None:
         from agentops_sdk import chain
+
         from ingestion import keys
         from ingestion.models import ApiKey, Project
         from policy.services import policy_for_project
@@ -103,6 +106,7 @@ class Filler:
     def session(self, index: int, rng: random.Random) -> dict[str, Any]:
         """The rows of session ``index``: its events as COPY lines, its seal, its subjects."""
         from agentops_sdk import chain, seal
+
         from ingestion.services.seal import SERVICE_SOURCE_VER
 
         session_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
@@ -116,8 +120,7 @@ class Filler:
                 {"role": "system", "content": "You are a support agent for an online shop."},
                 {
                     "role": "user",
-                    "content": f"Hi, this is {first} {last} ({email}). "
-                    f"Where is my order {order}?",
+                    "content": f"Hi, this is {first} {last} ({email}). Where is my order {order}?",
                 },
             ],
             "temperature": 0.2,
@@ -339,9 +342,7 @@ class Filler:
             )
         )
         if recorded != rows[0]["subjects"]:
-            raise SystemExit(
-                f"the fill's fingerprints differ from the policy engine's: {recorded}"
-            )
+            raise SystemExit(f"the fill's fingerprints differ from the policy engine's: {recorded}")
         others = [row["id"] for row in rows[1:]]
         raw.execute(
             "INSERT INTO policy_findings (session_id, policy_name, policy_sha256, evaluated_at,"
@@ -417,7 +418,9 @@ def fill(
     progress.setdefault("chunks_done", 0)
     progress.setdefault("seconds", 0.0)
     progress.setdefault("events", 0)
-    filler = Filler(sessions=sessions, events_per_session=events_per_session, chunk=chunk, days=days)
+    filler = Filler(
+        sessions=sessions, events_per_session=events_per_session, chunk=chunk, days=days
+    )
     for number in chunks_pending(filler, progress["chunks_done"]):
         began = time.perf_counter()
         with transaction.atomic():
