@@ -588,8 +588,14 @@ def payload_scan(
     payload: Any,
     sequence_number: int | None = None,
     event_id: str | None = None,
+    values: list[tuple[str, str]] | None = None,
 ) -> list[PiiFinding]:
-    """Findings for every string in ``payload`` (recursively; keys serve as context only)."""
+    """Findings for every string in ``payload`` (recursively; keys serve as context only).
+
+    ``values``, when given, receives (kind, value found) of each finding, in the same order:
+    for a caller that fingerprints what was found in the same pass (``policy.subjects``).
+    The findings themselves hold masked previews only.
+    """
     if payload is None:
         return []
     findings = []
@@ -604,16 +610,25 @@ def payload_scan(
                     preview=match.preview,
                 )
             )
+            if values is not None:
+                values.append((match.kind, text[match.start : match.end]))
     return findings
 
 
-def event_scan(*, scanner: PiiScanner, event: Mapping[str, Any]) -> list[PiiFinding]:
-    """Findings in the payload of one §2 event (a withheld payload has none)."""
+def event_scan(
+    *,
+    scanner: PiiScanner,
+    event: Mapping[str, Any],
+    values: list[tuple[str, str]] | None = None,
+) -> list[PiiFinding]:
+    """Findings in the payload of one §2 event (a withheld payload has none); ``values`` as
+    in ``payload_scan``."""
     return payload_scan(
         scanner=scanner,
         payload=event.get("payload"),
         sequence_number=event.get("sequence_number"),
         event_id=event.get("event_id"),
+        values=values,
     )
 
 

@@ -798,12 +798,19 @@ def policy_rules(*, policy: Policy) -> list[Rule]:
 # --------------------------------------------------------------------------------------
 
 
-def policy_evaluate(*, policy: Policy, events: Iterable[Mapping[str, Any]]) -> PolicyReport:
+def policy_evaluate(
+    *,
+    policy: Policy,
+    events: Iterable[Mapping[str, Any]],
+    on_values: Callable[[Mapping[str, Any], list[tuple[str, str]]], None] | None = None,
+) -> PolicyReport:
     """Evaluate ``policy`` over a session's events (in sequence order), in one pass.
 
     The service's own CHAIN_SEAL is not agent data: it is neither scanned nor counted. The
     PII findings and the tool audit are reported whatever the rules; each rule of
-    ``policy_rules`` then sees every event and gives its result.
+    ``policy_rules`` then sees every event and gives its result. ``on_values``, when given,
+    is called with each event that has findings and the (kind, value) of each: the values
+    found by this very scan (the seal hook fingerprints them), never stored here.
     """
     auditor = ToolAuditor(scanner=policy.scanner)
     findings: list[PiiFinding] = []
@@ -813,7 +820,13 @@ def policy_evaluate(*, policy: Policy, events: Iterable[Mapping[str, Any]]) -> P
         if event.get("event_type") == "CHAIN_SEAL":
             continue
         event_count += 1
-        findings.extend(event_scan(scanner=policy.scanner, event=event))
+        if on_values is None:
+            findings.extend(event_scan(scanner=policy.scanner, event=event))
+        else:
+            values: list[tuple[str, str]] = []
+            findings.extend(event_scan(scanner=policy.scanner, event=event, values=values))
+            if values:
+                on_values(event, values)
         auditor.add(event)
         for rule in rules:
             rule.see(event, event_count)

@@ -78,14 +78,16 @@ def scanner_for_project(*, project: Project | None) -> PiiScanner:
 def session_findings_evaluate(*, session: Session) -> Findings:
     """Evaluate the session's stored events under its project's policy; store the result.
 
-    Events are streamed from the database and evaluated in one pass.
+    Events are streamed from the database and scanned once: the subject fingerprints come
+    from the evaluation's own findings.
     """
     policy = policy_for_project(project=session.project)
     fingerprints: set[tuple[int, str, str]] = set()
-    events = subjects.events_fingerprinted(
-        scanner=policy.scanner, events=session_envelopes(session=session), into=fingerprints
+    report = policy_evaluate(
+        policy=policy,
+        events=session_envelopes(session=session),
+        on_values=subjects.fingerprints_collector(scanner=policy.scanner, into=fingerprints),
     )
-    report = policy_evaluate(policy=policy, events=events)
     summary = report.summary()
     data = report.as_dict()
     subjects.session_fingerprints_record(session=session, fingerprints=fingerprints)

@@ -22,14 +22,15 @@ import functools
 import hashlib
 import hmac
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import phonenumbers
+from agentops_sdk.chain import SEAL_EVENT_TYPE
 from django.conf import settings
 from stdnum import iban as stdnum_iban
 
-from policy.pii import PiiScanner, payload_strings, region_configured, scanner_build, text_scan
+from policy.pii import PiiScanner, event_scan, region_configured, scanner_build
 
 logger = logging.getLogger(__name__)
 
@@ -102,27 +103,52 @@ def subject_fingerprints(*, value: str, region: str | None = None) -> list[tuple
     return found
 
 
+def values_fingerprints(
+    *, sequence: int, values: Iterable[tuple[str, str]], region: str, key: bytes
+) -> Iterator[tuple[int, str, str]]:
+    """(sequence number, kind, fingerprint) of each subject value among the (kind, value)
+    pairs the scanner found in one event."""
+    for kind, value in values:
+        if kind not in SUBJECT_KINDS:
+            continue
+        normalized = value_normalize(kind=kind, value=value, region=region)
+        if normalized is not None:
+            yield sequence, kind, fingerprint_compute(kind=kind, normalized=normalized, key=key)
+
+
 def event_fingerprints(
     *, scanner: PiiScanner, event: Mapping[str, Any], key: bytes
 ) -> Iterator[tuple[int, str, str]]:
-    """(sequence number, kind, fingerprint) of each subject value in an event's payload."""
-    payload = event.get("payload")
+    """(sequence number, kind, fingerprint) of each subject value in an event's payload.
+
+    The service's CHAIN_SEAL holds no personal data and is never erased: it is not scanned,
+    as the policy evaluation does not scan it.
+    """
     sequence = event.get("sequence_number")
-    if payload is None or not isinstance(sequence, int):
+    if not isinstance(sequence, int) or event.get("event_type") == SEAL_EVENT_TYPE:
         return
-    for _, text, json_key in payload_strings(payload):
-        for match in text_scan(scanner=scanner, text=text, key=json_key):
-            if match.kind not in SUBJECT_KINDS:
-                continue
-            normalized = value_normalize(
-                kind=match.kind, value=text[match.start : match.end], region=scanner.region
-            )
-            if normalized is not None:
-                yield (
-                    sequence,
-                    match.kind,
-                    fingerprint_compute(kind=match.kind, normalized=normalized, key=key),
+    values: list[tuple[str, str]] = []
+    event_scan(scanner=scanner, event=event, values=values)
+    yield from values_fingerprints(sequence=sequence, values=values, region=scanner.region, key=key)
+
+
+def fingerprints_collector(
+    *, scanner: PiiScanner, into: set[tuple[int, str, str]]
+) -> Callable[[Mapping[str, Any], list[tuple[str, str]]], None]:
+    """An ``on_values`` callback for ``policy_evaluate``: the fingerprints of what the
+    evaluation's own scan found go into ``into``, so a session is scanned once for both."""
+    key = subject_key()
+
+    def collect(event: Mapping[str, Any], values: list[tuple[str, str]]) -> None:
+        sequence = event.get("sequence_number")
+        if isinstance(sequence, int):
+            into.update(
+                values_fingerprints(
+                    sequence=sequence, values=values, region=scanner.region, key=key
                 )
+            )
+
+    return collect
 
 
 def events_fingerprints(
@@ -134,18 +160,6 @@ def events_fingerprints(
     for event in events:
         found.update(event_fingerprints(scanner=scanner, event=event, key=key))
     return found
-
-
-def events_fingerprinted(
-    *, scanner: PiiScanner, events: Iterable[Mapping[str, Any]], into: set[tuple[int, str, str]]
-) -> Iterator[Mapping[str, Any]]:
-    """``events`` passed through unchanged, their fingerprints added to ``into`` on the way:
-    the evaluation's single pass over a session also yields its fingerprints (the scanner's
-    cache makes the second look at each string nearly free)."""
-    key = subject_key()
-    for event in events:
-        into.update(event_fingerprints(scanner=scanner, event=event, key=key))
-        yield event
 
 
 def session_fingerprints_record(
