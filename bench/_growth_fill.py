@@ -69,10 +69,15 @@ class Filler:
         self.chunk = chunk
         self.spacing = timedelta(seconds=days * 86400 / sessions)
         self.project, _ = Project.objects.get_or_create(name="growth")
-        key = ApiKey.objects.filter(project=self.project, name="growth-fill").first()
-        if key is None:
-            key, _ = ApiKey.objects.create_key(project=self.project, name="growth-fill")
-        self.api_key_id = key.pk
+        key_id = (
+            ApiKey.objects.filter(project=self.project, name="growth-fill")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if key_id is None:
+            created, _ = ApiKey.objects.create_key(project=self.project, name="growth-fill")
+            key_id = created.pk
+        self.api_key_id: str = key_id
         self.signing_key = keys.signing_key()
         self.service_id = keys.service_id()
         self.policy = policy_for_project(project=self.project)
@@ -82,7 +87,7 @@ class Filler:
     def _pool_build(self, chain: Any) -> list[tuple[str, str, str, str, set[tuple[str, str]]]]:
         """(event type, payload JCS, COPY text of it, payload hash, subjects) of the loop."""
         loop = _payloads(random.Random(7))
-        pool = []
+        pool: list[tuple[str, str, str, str, set[tuple[str, str]]]] = []
         for _ in range(POOL_SIZE):
             event_type, payload = next(loop)
             jcs = chain.canonicalize(payload).decode()
@@ -371,7 +376,7 @@ _QUOTED = re.compile(r'"([^"\\]*)"')
 def _substituted(text: str, source: dict[str, Any], target: dict[str, Any]) -> str:
     """``text`` with every string naming ``source`` (its id, event ids and hashes, times)
     replaced by the same of ``target``."""
-    mapping = {source["id"]: target["id"]}
+    mapping: dict[str, str] = {source["id"]: target["id"]}
     for a, b in zip(source["envelopes"], target["envelopes"], strict=True):
         for name in ("event_id", "event_hash", "payload_hash", "timestamp_wall"):
             mapping[a[name]] = b[name]

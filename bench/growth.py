@@ -340,9 +340,10 @@ def sizes(database: str) -> dict[str, Any]:
     import psycopg
 
     with psycopg.connect(f"{pg_url()}/{database}") as conn:
-        events = conn.execute(
+        row = conn.execute(
             "SELECT reltuples::bigint FROM pg_class WHERE relname = 'ingestion_event'"
-        ).fetchone()[0]
+        ).fetchone()
+        events = row[0] if row else 0
         rows = conn.execute(
             "SELECT c.relname, pg_table_size(c.oid), pg_indexes_size(c.oid),"
             " coalesce(pg_total_relation_size(c.reltoastrelid), 0)"
