@@ -26,7 +26,6 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -401,16 +400,48 @@ def progress_write(cursor: Any, database: str, progress: dict[str, Any]) -> None
     cursor.execute(f"COMMENT ON DATABASE {database} IS '{text}'")
 
 
-def chunks_pending(filler: Filler, done: int) -> Iterator[int]:
-    total = -(-filler.sessions // filler.chunk)
-    yield from range(done, total)
+def chunks_done(cursor: Any, *, project_id: int, spacing: timedelta, chunk: int) -> set[int]:
+    """The chunks already in the database, read from the sessions themselves (a chunk is one
+    transaction: its sessions are all there, sealed, or none is)."""
+    cursor.execute(
+        "SELECT DISTINCT (round(extract(epoch FROM created_at - %s) / %s))::bigint / %s"
+        " FROM ingestion_session WHERE project_id = %s AND sealed_at IS NOT NULL"
+        " AND created_at >= %s",
+        [START, spacing.total_seconds(), chunk, project_id, START],
+    )
+    return {row[0] for row in cursor.fetchall()}
+
+
+def _worker(settings: dict[str, Any], tasks: Any, results: Any) -> None:
+    """A fill process: chunk numbers from ``tasks``, (number, events, seconds) to ``results``."""
+    from django.db import connection, transaction
+
+    connection.close()  # never the parent's connection: this process opens its own
+    filler = Filler(**settings)
+    while (number := tasks.get()) is not None:
+        began = time.perf_counter()
+        with transaction.atomic():
+            written = filler.chunk_write(number)
+        results.put((number, written, time.perf_counter() - began))
+    connection.close()
 
 
 def fill(
-    *, database: str, sessions: int, events_per_session: int, chunk: int, days: int, log: Any
+    *,
+    database: str,
+    sessions: int,
+    events_per_session: int,
+    chunk: int,
+    days: int,
+    log: Any,
+    workers: int = 1,
 ) -> dict[str, Any]:
-    """Fill (or finish filling) the configured database; returns its progress record."""
-    from django.db import connection, transaction
+    """Fill (or finish filling) the configured database with ``workers`` processes, each
+    writing whole chunks; returns the progress record (``seconds``: wall-clock time of the
+    fill, summed over the runs that made it)."""
+    import multiprocessing as mp
+
+    from django.db import connection
 
     with connection.cursor() as cursor:
         progress = progress_read(cursor, database)
@@ -420,26 +451,54 @@ def fill(
             f"{database} was filled with {progress.get('shape')}, not {shape}: drop it first"
         )
     progress.setdefault("shape", shape)
-    progress.setdefault("chunks_done", 0)
     progress.setdefault("seconds", 0.0)
-    progress.setdefault("events", 0)
-    filler = Filler(
-        sessions=sessions, events_per_session=events_per_session, chunk=chunk, days=days
-    )
-    for number in chunks_pending(filler, progress["chunks_done"]):
-        began = time.perf_counter()
-        with transaction.atomic():
-            written = filler.chunk_write(number)
-            elapsed = time.perf_counter() - began
-            progress["chunks_done"] = number + 1
-            progress["seconds"] = round(progress["seconds"] + elapsed, 1)
+    settings = {
+        "sessions": sessions,
+        "events_per_session": events_per_session,
+        "chunk": chunk,
+        "days": days,
+    }
+    filler = Filler(**settings)  # creates the project and key once, before the workers
+    total = -(-sessions // chunk)
+    with connection.cursor() as cursor:
+        done = chunks_done(
+            cursor, project_id=filler.project.pk, spacing=filler.spacing, chunk=chunk
+        )
+    pending = [number for number in range(total) if number not in done]
+    progress["chunks_done"] = len(done)
+    progress["events"] = len(done) * chunk * events_per_session
+    if pending:
+        log(f"{len(done)} of {total} chunks in the database; {workers} fill processes")
+        connection.close()
+        ctx = mp.get_context("fork")
+        tasks, results = ctx.Queue(), ctx.Queue()
+        for number in pending:
+            tasks.put(number)
+        for _ in range(workers):
+            tasks.put(None)
+        procs = [
+            ctx.Process(target=_worker, args=(settings, tasks, results)) for _ in range(workers)
+        ]
+        for proc in procs:
+            proc.start()
+        base, began = progress["seconds"], time.perf_counter()
+        for _ in pending:
+            try:
+                number, written, elapsed = results.get(timeout=3600)
+            except Exception:
+                raise SystemExit("a fill process stopped; run again to resume") from None
+            progress["chunks_done"] += 1
             progress["events"] += written
+            progress["seconds"] = round(base + time.perf_counter() - began, 1)
             with connection.cursor() as cursor:
                 progress_write(cursor, database, progress)
-        log(
-            f"chunk {number + 1}: {progress['events']:,} events, "
-            f"{written / elapsed:,.0f} events/s, {progress['seconds']:,.0f} s so far"
-        )
+            log(
+                f"chunk {number + 1}/{total}: {progress['events']:,} events in the database, "
+                f"{written / elapsed:,.0f} events/s in its process, "
+                f"{progress['seconds']:,.0f} s so far"
+            )
+        for proc in procs:
+            proc.join()
     if not progress.get("vacuumed"):
         began = time.perf_counter()
         connection.ensure_connection()

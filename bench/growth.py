@@ -140,6 +140,7 @@ def fill_run(args: argparse.Namespace) -> dict[str, Any]:
         chunk=args.chunk,
         days=DAYS,
         log=log,
+        workers=args.fill_workers,
     )
 
 
@@ -147,7 +148,7 @@ def fill_run(args: argparse.Namespace) -> dict[str, Any]:
 # Measure: the service on each database, then in-process probes in a child per database
 # --------------------------------------------------------------------------------------
 
-ROUNDS = 3
+ROUNDS = 2
 CLIENTS = 4  # concurrent producer sessions per round
 SESSION_EVENTS = 10_000  # events of each measured session (the verified one included)
 BATCH = 500
@@ -335,6 +336,19 @@ def probe_in_child(database: str, session_id: str, seed: int, day: str) -> dict[
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def index_reads(database: str) -> dict[str, int]:
+    """Blocks of each ingestion_event index read from outside shared buffers so far (the
+    database's own counters, unaffected by other databases on the server)."""
+    import psycopg
+
+    with psycopg.connect(f"{pg_url()}/{database}") as conn:
+        rows = conn.execute(
+            "SELECT indexrelname, idx_blks_read FROM pg_statio_user_indexes"
+            " WHERE relname = 'ingestion_event'"
+        ).fetchall()
+    return {name: blocks for name, blocks in rows}
+
+
 def sizes(database: str) -> dict[str, Any]:
     """Events stored and the bytes of each evidence table: heap (with TOAST) and indexes."""
     import psycopg
@@ -423,7 +437,14 @@ def measure(args: argparse.Namespace) -> int:
         for round_ in range(args.rounds):
             for offset, database in enumerate((empty, full) if round_ % 2 == 0 else (full, empty)):
                 seeds = [base_seed + round_ * 20 + offset * 10 + i for i in range(args.clients)]
+                reads_before = index_reads(database)
                 result = ingest_round(ports[database], keys[database], seeds)
+                reads_after = index_reads(database)
+                events = args.clients * args.session_events
+                result["index_reads"] = {
+                    name: (reads_after[name] - reads_before.get(name, 0)) * 1000 / events
+                    for name in reads_after
+                }
                 session_id, seed = result["sessions"][0]
                 result.update(probe_in_child(database, session_id, seed, day))
                 results[database].append(result)
@@ -469,6 +490,18 @@ def measure(args: argparse.Namespace) -> int:
         f"load average {min(loads):.2f}-{max(loads):.2f}"
     )
     table_print(["figure", "empty", "full", "ratio"], rows)
+    print("ingestion_event index blocks read from outside shared buffers per 1,000 events")
+    print("ingested (ingestion, seal and verification of the measured sessions; mean of rounds)")
+    names = sorted(results[full][0]["index_reads"])
+
+    def mean_reads(database: str, name: str) -> str:
+        rounds = results[database]
+        return f"{sum(r['index_reads'].get(name, 0) for r in rounds) / len(rounds):,.1f}"
+
+    table_print(
+        ["index", "empty", "full"],
+        [[name, mean_reads(empty, name), mean_reads(full, name)] for name in names],
+    )
     print("sizes per million events (MB): table (with TOAST) / its indexes")
     table_print(
         ["table", "table MB/M", "indexes MB/M", "TOAST MB/M"],
@@ -518,6 +551,9 @@ def main() -> int:
     parser.add_argument("--sessions", type=int, default=SESSIONS)
     parser.add_argument("--events-per-session", type=int, default=EVENTS_PER_SESSION)
     parser.add_argument("--chunk", type=int, default=CHUNK)
+    parser.add_argument(
+        "--fill-workers", type=int, default=3, help="fill processes (chunks written at once)"
+    )
     parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument("--clients", type=int, default=CLIENTS)
     parser.add_argument("--session-events", type=int, default=SESSION_EVENTS)
