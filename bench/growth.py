@@ -349,6 +349,28 @@ def index_reads(database: str) -> dict[str, int]:
     return {name: blocks for name, blocks in rows}
 
 
+def event_id_index_set(database: str, kind: str) -> None:
+    """An experiment (``--event-id-index``): the console's index on ``event_id`` alone made a
+    b-tree, a hash index or dropped, in this database (built concurrently: minutes at 20
+    million events). The migrations' own index is a b-tree."""
+    import psycopg
+
+    with psycopg.connect(f"{pg_url()}/{database}", autocommit=True) as conn:
+        found = conn.execute(
+            "SELECT am.amname FROM pg_class c JOIN pg_am am ON am.oid = c.relam"
+            " WHERE c.relname = 'event_event_id_idx'"
+        ).fetchone()
+        if found is not None and found[0] == kind:
+            return
+        log(f"{database}: event_event_id_idx {found[0] if found else 'absent'} -> {kind}")
+        conn.execute("DROP INDEX CONCURRENTLY IF EXISTS event_event_id_idx")
+        if kind != "none":
+            conn.execute(
+                f"CREATE INDEX CONCURRENTLY event_event_id_idx ON ingestion_event"
+                f" USING {kind} (event_id)"
+            )
+
+
 def sizes(database: str) -> dict[str, Any]:
     """Events stored and the bytes of each evidence table: heap (with TOAST) and indexes."""
     import psycopg
@@ -419,6 +441,9 @@ def measure(args: argparse.Namespace) -> int:
     )
     if day_fill.returncode != 0:
         raise SystemExit("the exported day could not be written into the empty database")
+    if args.event_id_index != "keep":
+        for database in (empty, full):
+            event_id_index_set(database, args.event_id_index)
     for database in (empty, full):
         manage(
             database,
@@ -446,14 +471,17 @@ def measure(args: argparse.Namespace) -> int:
                     for name in reads_after
                 }
                 session_id, seed = result["sessions"][0]
-                result.update(probe_in_child(database, session_id, seed, day))
+                if not args.skip_probes:
+                    result.update(probe_in_child(database, session_id, seed, day))
                 results[database].append(result)
                 loads.append(os.getloadavg()[0])
                 log(
-                    f"round {round_ + 1} {database}: {result['rate']:,.0f} events/s, seal "
-                    f"{result['seal']:.3f} s, verify {result['verify']:.3f} s, list "
-                    f"{result['list']:.3f} s, page {result['page']:.3f} s, person "
-                    f"{result['person'] * 1000:.1f} ms, export {result['export']:.1f} s"
+                    f"round {round_ + 1} {database}: "
+                    + ", ".join(
+                        f"{name} {value:,.3f}"
+                        for name, value in result.items()
+                        if isinstance(value, float)
+                    )
                 )
     finally:
         for service in services.values():
@@ -474,6 +502,8 @@ def measure(args: argparse.Namespace) -> int:
         ("person search", "person", "s", False),
         ("export_sessions of one day", "export", "s", False),
     ):
+        if name not in results[full][0]:
+            continue
         on_empty, on_full = best(empty, name, higher), best(full, name, higher)
         ratio = on_full / on_empty if higher else on_empty / on_full
         rows.append([label, f"{on_empty:,.4g} {unit}", f"{on_full:,.4g} {unit}", f"{ratio:.2f}"])
@@ -557,6 +587,15 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument("--clients", type=int, default=CLIENTS)
     parser.add_argument("--session-events", type=int, default=SESSION_EVENTS)
+    parser.add_argument(
+        "--skip-probes", action="store_true", help="ingestion, seal and verify figures only"
+    )
+    parser.add_argument(
+        "--event-id-index",
+        choices=["keep", "btree", "hash", "none"],
+        default="keep",
+        help="experiment: make the index on event_id alone this kind in both databases",
+    )
     parser.add_argument("--workers", type=int, default=3, help="gunicorn workers")
     parser.add_argument("--probe", nargs=4, metavar=("DB", "SESSION", "SEED", "DAY"))
     parser.add_argument("--fill-chunk", type=int, help=argparse.SUPPRESS)
