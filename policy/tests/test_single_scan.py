@@ -77,9 +77,7 @@ def test_the_fingerprints_at_seal_are_those_of_the_backfill(sealed_with_people):
             "sequence_number", "kind", "fingerprint"
         )
     )
-    backfill = subjects.events_fingerprints(
-        scanner=None, events=session_envelopes(session=session)
-    )
+    backfill = subjects.events_fingerprints(scanner=None, events=session_envelopes(session=session))
     assert stored == backfill
     assert {(seq, kind) for seq, kind, _ in stored} == {(1, "email"), (2, "phone"), (2, "email")}
     email = subjects.subject_fingerprint(kind="email", value="jane.roe@example.com")
