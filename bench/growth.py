@@ -357,11 +357,11 @@ def event_id_index_set(database: str, kind: str) -> None:
 
     with psycopg.connect(f"{pg_url()}/{database}", autocommit=True) as conn:
         found = conn.execute(
-            "SELECT am.amname FROM pg_class c JOIN pg_am am ON am.oid = c.relam"
-            " WHERE c.relname = 'event_event_id_idx'"
+            "SELECT am.amname, i.indisvalid FROM pg_class c JOIN pg_am am ON am.oid = c.relam"
+            " JOIN pg_index i ON i.indexrelid = c.oid WHERE c.relname = 'event_event_id_idx'"
         ).fetchone()
-        if found is not None and found[0] == kind:
-            return
+        if found is not None and found[0] == kind and found[1]:
+            return  # (an interrupted concurrent build leaves an invalid index: built again)
         log(f"{database}: event_event_id_idx {found[0] if found else 'absent'} -> {kind}")
         conn.execute("DROP INDEX CONCURRENTLY IF EXISTS event_event_id_idx")
         if kind != "none":
