@@ -1,7 +1,9 @@
-"""Runs every benchmark in bench/ and prints one table of the figures they report.
+"""Runs every benchmark in bench/ (or those named) and prints one table of their figures.
 
 Each benchmark prints its own detailed output and, as its last line, a JSON object of the form
-``{"bench": name, "figures": [[label, value, target, met], ...]}``; this script collects those.
+``{"bench": name, "figures": [[label, value, target, met], ...]}``; this script collects those
+and prints every figure with its target and whether it is met (``-`` for a figure reported
+without a target, for reference). ``run_all.py growth ingest`` runs only those two.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def main() -> int:
+def main(names: list[str]) -> int:
     rows: list[list] = []
     failed = []
+    wanted = {name.removesuffix(".py") for name in names}
     for script in sorted(HERE.glob("*.py")):
         if script.name.startswith("_") or script.name == "run_all.py":
+            continue
+        if wanted and script.stem not in wanted:
             continue
         print(f"== {script.name}", flush=True)
         proc = subprocess.run(
@@ -35,7 +40,10 @@ def main() -> int:
             failed.append(script.name)
             continue
         for label, value, target, met in summary["figures"]:
-            rows.append([summary["bench"], label, value, target, "yes" if met else "NO"])
+            if target is None:
+                rows.append([summary["bench"], label, value, "-", "-"])
+            else:
+                rows.append([summary["bench"], label, value, target, "yes" if met else "NO"])
     print()
     header = ["benchmark", "figure", "measured", "target", "met"]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
@@ -48,4 +56,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

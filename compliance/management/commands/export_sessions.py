@@ -22,13 +22,17 @@ from ingestion.selectors import sessions_for_project
 
 
 def _moment(value: str, *, end_of_day: bool) -> datetime:
-    """A date (its start, or the start of the next day) or an ISO datetime, in UTC."""
+    """A date (its start, or the start of the next day) or an ISO datetime, in UTC.
+
+    The date is tried first: ``parse_datetime`` also reads a bare date, as its midnight, which
+    would make ``--until <day>`` leave that day out.
+    """
+    day = parse_date(value)
+    if day is not None:
+        return datetime.combine(day + timedelta(days=end_of_day), time(), tzinfo=UTC)
     moment = parse_datetime(value)
     if moment is None:
-        day = parse_date(value)
-        if day is None:
-            raise ValueError(f"not a date or datetime: {value!r}")
-        moment = datetime.combine(day + timedelta(days=end_of_day), time(), tzinfo=UTC)
+        raise ValueError(f"not a date or datetime: {value!r}")
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
