@@ -352,7 +352,7 @@ def index_reads(database: str) -> dict[str, int]:
 def event_id_index_set(database: str, kind: str) -> None:
     """An experiment (``--event-id-index``): the console's index on ``event_id`` alone made a
     b-tree, a hash index or dropped, in this database (built concurrently: minutes at 20
-    million events). The migrations' own index is a hash index (ingestion/0013)."""
+    million events). The migrations' own index is a hash index (ingestion/0014)."""
     import psycopg
 
     with psycopg.connect(f"{pg_url()}/{database}", autocommit=True) as conn:

@@ -2,7 +2,7 @@
 
 One row per recorded request (``compliance.access``): a session page, a timeline page, a
 finding, a verification, a download, a search, the ledger's own CSV export, and every attempt
-the console refused. Rows are never changed or deleted: database triggers (migration 0007)
+the console refused. Rows are never changed or deleted: database triggers (migration 0010)
 refuse UPDATE, DELETE and TRUNCATE; ``save()``/``delete()`` only make mistakes fail early.
 
 Nothing personal from the evidence enters a row: search terms are stored masked and the path

@@ -1,6 +1,6 @@
 """Matters (cases) that sessions are tagged with, and reviewers' notes.
 
-All three tables only grow; migration 0008 gives each database triggers that refuse UPDATE,
+All three tables only grow; migration 0011 gives each database triggers that refuse UPDATE,
 DELETE and TRUNCATE, and the ``save()``/``delete()`` overrides below only make a mistake fail
 early in Python.
 

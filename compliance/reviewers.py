@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 GROUP_NAME = "Compliance reviewers"
-#: Browse everyone's access records and export them (migration 0007).
+#: Browse everyone's access records and export them (migration 0010).
 ADMINISTRATORS_GROUP_NAME = "Compliance administrators"
 #: Without it, payload values that hold personal data are shown masked.
 RAW_PAYLOAD_PERMISSION = "compliance.view_raw_payload"
@@ -34,7 +34,7 @@ def reviewer_create(
     """A new staff user in the reviewers group; the password must pass the validators.
 
     ``dpo`` also puts the user in the "Data protection officers" group, which may erase
-    personal data; ``admin`` in the "Compliance administrators" group (migration 0007), which
+    personal data; ``admin`` in the "Compliance administrators" group (migration 0010), which
     browses everyone's rows of the access ledger. Raises ``ReviewerError`` when a group is
     missing (migrations not run), the user already exists or the password is refused.
     """

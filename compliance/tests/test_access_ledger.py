@@ -32,7 +32,7 @@ from .factories import session_sealed
 
 pytestmark = pytest.mark.django_db
 
-migration = importlib.import_module("compliance.migrations.0007_access_ledger")
+migration = importlib.import_module("compliance.migrations.0010_access_ledger")
 
 PASSWORD = "a long pass phrase 42"
 EMAIL = "jane.doe@example.com"  # in the model request of every factory session

@@ -74,7 +74,7 @@ def test_reviewers_may_view_evidence_and_nothing_more():
         "ingestion.view_project",
         "policy.view_findings",
         "compliance.view_exportrecord",
-        # Matters and notes (compliance/0008): reviewers open matters, tag sessions and
+        # Matters and notes (compliance/0011): reviewers open matters, tag sessions and
         # write notes; all three tables only grow.
         *(
             f"compliance.{a}_{m}"

@@ -33,7 +33,7 @@ EMAIL = "jane.doe@example.com"  # in the model request of every factory session
 
 pytestmark = pytest.mark.usefixtures("evidence_transactional_db")
 
-_ledger_migration = importlib.import_module("compliance.migrations.0007_access_ledger")
+_ledger_migration = importlib.import_module("compliance.migrations.0010_access_ledger")
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ MATTER = "Acme v. Beta"
 
 pytestmark = pytest.mark.usefixtures("evidence_transactional_db")
 
-_grants = importlib.import_module("compliance.migrations.0008_matters_notes")
+_grants = importlib.import_module("compliance.migrations.0011_matters_notes")
 
 
 @pytest.fixture

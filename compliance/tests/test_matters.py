@@ -41,7 +41,7 @@ __all__ = ["service_role"]  # a fixture of the security suite, used below
 
 pytestmark = pytest.mark.django_db
 
-migration = importlib.import_module("compliance.migrations.0008_matters_notes")
+migration = importlib.import_module("compliance.migrations.0011_matters_notes")
 
 
 @pytest.fixture

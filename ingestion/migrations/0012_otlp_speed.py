@@ -1,3 +1,6 @@
+"""Shipped empty: this number was reserved before its content was written. It stays empty
+for databases that already applied it; the content came in later migrations."""
+
 from django.db import migrations
 
 

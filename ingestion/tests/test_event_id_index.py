@@ -1,5 +1,5 @@
 """The index on ``ingestion_event.event_id`` alone (the console's search by event id): a hash
-index on PostgreSQL (migration 0013), a b-tree on SQLite, used by that search on both."""
+index on PostgreSQL (migration 0014), a b-tree on SQLite, used by that search on both."""
 
 from __future__ import annotations
 

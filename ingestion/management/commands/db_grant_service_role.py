@@ -77,7 +77,7 @@ POLICY: dict[str, tuple[Privilege, ...]] = {
     "policy.SubjectFingerprint": APPEND_ONLY,
     "ingestion.SpanReceipt": APPEND_ONLY,
     "compliance.ExportRecord": APPEND_ONLY,
-    # Matters, their tags and untags, reviewers' notes (compliance/0008).
+    # Matters, their tags and untags, reviewers' notes (compliance/0011).
     "compliance.Matter": APPEND_ONLY,
     "compliance.MatterSession": APPEND_ONLY,
     "compliance.Note": APPEND_ONLY,
