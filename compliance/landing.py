@@ -40,6 +40,7 @@ class Section:
 #: The console's navigation, in order. A model that is not installed is left out.
 SECTIONS: tuple[Section, ...] = (
     Section("Sessions", "ingestion.Session", "Every recorded agent session: find, verify, export."),
+    Section("Matters", "compliance.Matter", "Cases: sessions tagged together, notes, one export."),
     Section("Findings", "policy.Findings", "Policy evaluations: personal data, rules broken."),
     Section("Exports", "compliance.ExportRecord", "Who received which file of which session."),
     Section("Access log", "compliance.AccessRecord", "Who looked at what in this console."),
