@@ -313,6 +313,23 @@ def test_a_reviewer_opens_a_matter_tags_a_session_and_writes_notes(client_of, re
     assert Note.objects.filter(author=reviewer).count() == 2
 
 
+def test_times_on_matter_pages_name_the_console_time_zone(client_of, reviewer, settings):
+    settings.TIME_ZONE = "Asia/Tokyo"  # JST, no summer time
+    session = session_sealed()
+    matter = matters.matter_create(name="Tokyo matter", user=reviewer)
+    matters.matter_session_tag(matter=matter, session=session, user=reviewer)
+    matters.note_add(user=reviewer, text="Seen.", matter=matter)
+    for url in (
+        reverse("admin:compliance_matter_change", args=[matter.pk]),
+        reverse("admin:ingestion_session_change", args=[session.pk]),
+        reverse("admin:index"),
+    ):
+        page = client_of.get(url).content.decode()
+        assert " JST" in page, url
+    page = client_of.get(reverse("admin:compliance_matter_change", args=[matter.pk]))
+    assert " UTC" not in page.content.decode()
+
+
 def test_bad_input_on_the_forms_gives_a_message_never_an_error_page(client_of, reviewer):
     session = session_sealed()
     matter = matters.matter_create(name="Case", user=reviewer)
