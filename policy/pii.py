@@ -430,12 +430,14 @@ _DETECTORS = {
 _DIGIT_KINDS = frozenset({"ssn", "card", "iban", "ipv4", "phone", "ipv6"})
 
 # Whole strings that are machine values and hold no personal data: UUIDs, timestamps, hex
-# digests, decimals. Payloads are full of them, and recognising one is far cheaper than
-# running every detector over it.
+# ids and digests (16 lowercase hex digits and more, a letter among them: W3C span ids, trace
+# ids, hashes), decimals. Payloads are full of them, and recognising one is far cheaper than
+# running every detector over it. No detector can match inside such a hex string: numbers
+# must not touch a letter, IBANs are upper case, e-mail addresses need "@".
 _MACHINE_VALUE = re.compile(
     r"(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
     r"|\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})?)?"
-    r"|(?=[0-9a-f]*[a-f])[0-9a-f]{32,128}"
+    r"|(?=[0-9a-f]*[a-f])[0-9a-f]{16,128}"
     r"|-?\d{1,15}\.\d{1,15}"
     r")\Z"
 )

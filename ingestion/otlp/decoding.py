@@ -214,12 +214,21 @@ class _Reader:
             if len(key) > chars:
                 self.text(key, f"{where} key")
             value = pair.value
-            # Most values are short strings: taken as they are, without naming where they are
-            # (a name is only needed for an error, which ``pb_value`` words).
-            if value.WhichOneof("value") == "string_value" and depth <= self.lim.depth:
-                text = value.string_value
-                if len(text) <= chars:
-                    out[key] = text
+            # Most values are short strings, integers or booleans: taken as they are, without
+            # naming where they are (a name is only needed for an error, which ``pb_value``
+            # words).
+            if depth <= self.lim.depth:
+                kind = value.WhichOneof("value")
+                if kind == "string_value":
+                    text = value.string_value
+                    if len(text) <= chars:
+                        out[key] = text
+                        continue
+                elif kind == "int_value":
+                    out[key] = value.int_value
+                    continue
+                elif kind == "bool_value":
+                    out[key] = value.bool_value
                     continue
             out[key] = self.pb_value(value, f"{where}.{key}", depth)
         return out

@@ -12,8 +12,10 @@ invoke_agent / AGENT / CHAIN, others   ANNOTATION (comment) with the span's attr
 error status or exception event        ERROR after the span's own events
 =====================================  ==========================================
 
-Every payload carries ``otel``: the span's trace id, span id, parent span id, name, kind,
-start and end times, so that the timeline reads in causal order whatever the arrival order.
+Every payload carries ``otel``: the span's trace id, span id, parent span id, start and end
+times, so that the timeline reads in causal order whatever the arrival order. What describes
+the span is said once: its name, kind and instrumentation scope in its first event, its status
+in its last (a one-event span has both); no ``otel`` field is derived from another.
 Attributes the mapping did not lift into a field of its own stay in the first event's
 ``attributes``: nothing the exporter sent is dropped, but stack traces, which an ERROR never
 carries (spec §4), are kept only in the span's ``span_events`` of its first event.
@@ -43,37 +45,41 @@ CONVERSATION_KEYS = ("gen_ai.conversation.id", "session.id")
 AGENT_NAME_KEYS = ("gen_ai.agent.name", "agent.name")
 
 # Attributes lifted into fields of their own (the rest is kept under "attributes").
-_MODEL_KEYS = (
-    "gen_ai.request.model",
-    "gen_ai.response.model",
-    "llm.model_name",
-    "gen_ai.provider.name",
-    "gen_ai.system",
-    "llm.provider",
-    "llm.system",
-    "gen_ai.input.messages",
-    "gen_ai.output.messages",
-    "gen_ai.system_instructions",
-    "gen_ai.response.finish_reasons",
-    "gen_ai.usage.input_tokens",
-    "gen_ai.usage.output_tokens",
-    "llm.token_count.prompt",
-    "llm.token_count.completion",
-    "llm.token_count.total",
-    "input.value",
-    "output.value",
+_MODEL_KEYS = frozenset(
+    {
+        "gen_ai.request.model",
+        "gen_ai.response.model",
+        "llm.model_name",
+        "gen_ai.provider.name",
+        "gen_ai.system",
+        "llm.provider",
+        "llm.system",
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+        "gen_ai.system_instructions",
+        "gen_ai.response.finish_reasons",
+        "gen_ai.usage.input_tokens",
+        "gen_ai.usage.output_tokens",
+        "llm.token_count.prompt",
+        "llm.token_count.completion",
+        "llm.token_count.total",
+        "input.value",
+        "output.value",
+    }
 )
 _MODEL_PREFIXES = ("llm.input_messages.", "llm.output_messages.")
-_TOOL_KEYS = (
-    "gen_ai.tool.name",
-    "tool.name",
-    "gen_ai.tool.call.id",
-    "tool_call.id",
-    "gen_ai.tool.call.arguments",
-    "tool.parameters",
-    "gen_ai.tool.call.result",
-    "input.value",
-    "output.value",
+_TOOL_KEYS = frozenset(
+    {
+        "gen_ai.tool.name",
+        "tool.name",
+        "gen_ai.tool.call.id",
+        "tool_call.id",
+        "gen_ai.tool.call.arguments",
+        "tool.parameters",
+        "gen_ai.tool.call.result",
+        "input.value",
+        "output.value",
+    }
 )
 
 
@@ -170,19 +176,33 @@ def event_id_for(name: str) -> str:
 
 
 def _otel(span: OtlpSpan) -> dict[str, Any]:
-    """The span's identity and times; computed once per span, shared by its events."""
+    """The span's identity and times, which every event of the span carries."""
     return {
         "trace_id": span.trace_id,
         "span_id": span.span_id,
         "parent_span_id": span.parent_span_id,
-        "span_name": span.name,
-        "span_kind": span.kind,
         "start_time": rfc3339(span.start_ns),
         "end_time": rfc3339(span.end_ns),
-        "duration_ms": max(0, (span.end_ns - span.start_ns) // 1_000_000),
-        "status": {"code": span.status_code, "message": span.status_message},
+    }
+
+
+def _described(span: OtlpSpan, otel: dict[str, Any]) -> dict[str, Any]:
+    """``otel`` of a span's first event: its identity, name, kind and scope."""
+    return {
+        **otel,
+        "span_name": span.name,
+        "span_kind": span.kind,
         "scope": {"name": span.scope_name, "version": span.scope_version},
     }
+
+
+def _ended(span: OtlpSpan, otel: dict[str, Any]) -> dict[str, Any]:
+    """``otel`` of a span's last event: its identity and status (a message only when the
+    exporter sent one)."""
+    status = {"code": span.status_code}
+    if span.status_message:
+        status["message"] = span.status_message
+    return {**otel, "status": status}
 
 
 def _first(attributes: dict[str, Any], *keys: str) -> Any:
@@ -217,7 +237,7 @@ def _indexed(attributes: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
     return [items[i] for i in sorted(items)]
 
 
-def _rest(span: OtlpSpan, keys: tuple[str, ...], prefixes: tuple[str, ...] = ()) -> dict:
+def _rest(span: OtlpSpan, keys: frozenset[str], prefixes: tuple[str, ...] = ()) -> dict:
     return {
         key: value
         for key, value in span.attributes.items()
@@ -256,7 +276,7 @@ def _model_events(span: OtlpSpan, otel: dict[str, Any]) -> list[tuple[str, int, 
         else ([] if messages is None else [messages]),
         "content_captured": messages is not None,
         "provider": provider,
-        "otel": otel,
+        "otel": _described(span, otel),
     }
     instructions = attrs.get("gen_ai.system_instructions")
     if instructions is not None:
@@ -287,7 +307,7 @@ def _model_events(span: OtlpSpan, otel: dict[str, Any]) -> list[tuple[str, int, 
         "content_captured": output is not None,
         "usage": {k: v for k, v in usage.items() if v is not None},
         "latency_ms": max(0, (span.end_ns - span.start_ns) // 1_000_000),
-        "otel": otel,
+        "otel": _ended(span, otel),
     }
     return [("MODEL_REQUEST", span.start_ns, request), ("MODEL_RESPONSE", span.end_ns, response)]
 
@@ -306,7 +326,7 @@ def _tool_events(span: OtlpSpan, otel: dict[str, Any]) -> list[tuple[str, int, d
         "tool_name": str(name),
         "call_id": call_id,
         "args": args,
-        "otel": otel,
+        "otel": _described(span, otel),
         **_common(span, _rest(span, _TOOL_KEYS)),
     }
     outcome = {
@@ -314,7 +334,7 @@ def _tool_events(span: OtlpSpan, otel: dict[str, Any]) -> list[tuple[str, int, d
         "call_id": call_id,
         "status": "error" if span.status_code == "ERROR" else "success",
         "result": result,
-        "otel": otel,
+        "otel": _ended(span, otel),
     }
     return [("TOOL_CALL", span.start_ns, call), ("TOOL_RESULT", span.end_ns, outcome)]
 
@@ -331,7 +351,7 @@ def _annotation(span: OtlpSpan, kind: str, otel: dict[str, Any]) -> tuple[str, i
             "annotator_id": source_of(span),
             "annotation_type": "comment",
             "content": content,
-            "otel": otel,
+            "otel": _ended(span, _described(span, otel)),
         },
     )
 

@@ -3,9 +3,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from policy.pii import (
+    _MACHINE_VALUE,
     PiiFinding,
+    _key_tokens,
     event_scan,
     payload_scan,
     scanner_build,
@@ -193,3 +198,35 @@ def test_text_mask_replaces_every_value(scanner):
 def test_withheld_payload_has_no_findings(scanner):
     event = {"sequence_number": 3, "event_id": "e", "payload": None}
     assert event_scan(scanner=scanner, event=event) == []
+
+
+_HEX_ID = st.one_of(
+    st.text(alphabet="0123456789abcdef", min_size=16, max_size=128),
+    # digit runs that would be numbers but for the letters glued to them
+    st.tuples(
+        st.text(alphabet="0123456789", min_size=0, max_size=40),
+        st.sampled_from("abcdef"),
+        st.text(alphabet="0123456789", min_size=0, max_size=40),
+    ).map("".join),
+).filter(lambda t: 16 <= len(t) <= 128 and any(c in "abcdef" for c in t))
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(text=_HEX_ID, key=st.sampled_from([None, "span_id", "phone", "ssn", "card_number"]))
+def test_hex_ids_are_machine_values_no_detector_would_match(scanner, text, key):
+    # A whole string of lowercase hex digits with a letter among them (a W3C span or trace
+    # id, a digest) skips the detectors; run them anyway and none may find anything in it.
+    assert _MACHINE_VALUE.match(text)
+    found = [
+        match
+        for _, detect in scanner._detectors
+        for match in detect(text, _key_tokens(key), scanner.region)
+    ]
+    assert found == []
+    assert text_scan(scanner=scanner, text=text, key=key) == []
+
+
+def test_a_card_number_of_sixteen_digits_is_not_a_machine_value(scanner):
+    assert not _MACHINE_VALUE.match("4111111111111111")
+    assert kinds_found(scanner, "4111111111111111") == Counter(card=1)
+    assert kinds_found(scanner, "b1ef4c7a9d2e3f60") == Counter()

@@ -230,11 +230,12 @@ def _verified_offline(session: Session, tmp_path: Path) -> dict[str, Any]:
 
 
 def _causal(events: list[dict[str, Any]]) -> list[str]:
-    """Span names in the order their spans started, read from the payloads alone."""
+    """Span names in the order their spans started, read from the payloads alone (a span's
+    name is in its first event)."""
     seen: dict[str, tuple[str, str]] = {}
     for event in events:
         otel = (event["payload"] or {}).get("otel") or {}
-        if "span_id" in otel:
+        if "span_name" in otel:
             seen.setdefault(otel["span_id"], (otel["start_time"], otel["span_name"]))
     return [name for _, name in sorted(seen.values())]
 
@@ -292,7 +293,11 @@ def test_out_of_order_and_retried_exports_of_openinference_spans(
     events = list(selectors.session_envelopes(session=session))
     assert _causal(events) == ["agent", "ChatOpenAI", "calc", "sub-chain", "broken"]
     # The chain records arrival order, which differs here from the causal one.
-    arrival = [e["payload"]["otel"]["span_name"] for e in events[1:-2] if "otel" in e["payload"]]
+    arrival = [
+        e["payload"]["otel"]["span_name"]
+        for e in events[1:-2]
+        if "span_name" in e["payload"].get("otel", {})
+    ]
     assert arrival[0] != "agent"
     errors = [e["payload"] for e in events if e["event_type"] == "ERROR"]
     assert [e["message"] for e in errors] == ["tool x exploded"]

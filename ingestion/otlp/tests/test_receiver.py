@@ -117,6 +117,18 @@ def test_payloads_carry_model_tool_and_span_identity(otlp):
     assert request["otel"]["parent_span_id"] == spans[3]["span_id"]
     assert request["otel"]["start_time"] == "2026-01-01T00:00:00.010000000Z"
     assert response["otel"]["end_time"] == "2026-01-01T00:00:00.200000000Z"
+    # Each event carries the span's identity and times; what describes the span is said once:
+    # name, kind and scope in its first event, status in its last.
+    identity = {"trace_id", "span_id", "parent_span_id", "start_time", "end_time"}
+    for first, last in ((request, response), (call, result)):
+        assert first["otel"].keys() == identity | {"span_name", "span_kind", "scope"}
+        assert last["otel"].keys() == identity | {"status"}
+        assert {k: first["otel"][k] for k in identity} == {k: last["otel"][k] for k in identity}
+    assert request["otel"]["span_name"] == chat["name"]
+    assert request["otel"]["scope"] == {"name": "test.scope", "version": "1.0"}
+    assert response["otel"]["status"] == {"code": "UNSET"}
+    agent = next(e["payload"] for e in events if e["event_type"] == "ANNOTATION")
+    assert agent["otel"].keys() == identity | {"span_name", "span_kind", "scope", "status"}
     # The session's end and its duration come from the root agent span.
     assert events[-2]["payload"]["status"] == "success"
     assert events[-2]["payload"]["duration_ms"] == 410
