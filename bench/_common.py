@@ -12,14 +12,16 @@ import os
 import random
 import resource
 import sys
+import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from agentops_sdk import chain, seal
+from agentops_sdk.events import time_ordered_id
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 SERVICE_ID = "bench-ingest-01"
@@ -118,21 +120,38 @@ def _payloads(rng: random.Random) -> Iterator[tuple[str, dict[str, Any]]]:
         )
 
 
+_START_MS = int(_START.timestamp() * 1000)
+
+
+def _id_maker(rng: random.Random, ids: str) -> Callable[[int], str]:
+    """Ids as a producer makes them: ``"sdk"``, time-ordered as the SDK's (its layout, random
+    bits from ``rng``); ``"random"``, random UUIDs (version 4) as other producers may send."""
+    if ids == "sdk":
+        return lambda unix_ms: time_ordered_id(unix_ms, rng.getrandbits(74))
+    if ids == "random":
+        return lambda unix_ms: str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    raise ValueError(f"ids must be 'sdk' or 'random', not {ids!r}")
+
+
 def session_events(
     count: int,
     *,
     private_key: Ed25519PrivateKey | None = None,
     seed: int = 20260125,
+    ids: str = "sdk",
 ) -> Iterator[dict[str, Any]]:
     """Yield a server-authority session of ``count`` events, the last one its CHAIN_SEAL.
 
     SESSION_START, then the agent loop, then SESSION_END and the seal (signed when
-    ``private_key`` is given). Nothing is kept but the previous event's hash.
+    ``private_key`` is given). Nothing is kept but the previous event's hash. The session id
+    depends on ``seed`` alone; event ids are made as ``ids`` says (``_id_maker``), time-ordered
+    by default, as the SDK makes them.
     """
     if count < 3:
         raise ValueError("a sealed session needs at least 3 events")
     rng = random.Random(seed)
-    session_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    new_id = _id_maker(rng, ids)
+    session_id = new_id(_START_MS)  # the same for the same seed: benchmarks find it again
     loop = _payloads(rng)
     prev_hash: str | None = None
     clock = 0
@@ -149,7 +168,7 @@ def session_events(
         clock += rng.randrange(5, 400)
         event = chain.chain_event(
             {
-                "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "event_id": new_id(time.time_ns() // 1_000_000),
                 "session_id": session_id,
                 "sequence_number": sequence,
                 "timestamp_wall": _wall(clock),
@@ -169,7 +188,7 @@ def session_events(
     seal_time = _wall(clock + 1000)
     yield chain.chain_event(
         {
-            "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "event_id": new_id(time.time_ns() // 1_000_000),
             "session_id": session_id,
             "sequence_number": count - 1,
             "timestamp_wall": seal_time,

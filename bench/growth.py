@@ -160,24 +160,26 @@ def person_email(seed: int) -> str:
     return f"growth.measure.{seed}@example.org"
 
 
-def proposals_with_person(events: int, seed: int) -> list[dict[str, Any]]:
+def proposals_with_person(events: int, seed: int, ids: str) -> list[dict[str, Any]]:
     """The proposals of one measured session; its first model request names a person."""
     from ingest import session_proposals
 
-    proposals = session_proposals(events, seed)
+    proposals = session_proposals(events, seed, ids)
     request = proposals[1]
     assert request["event_type"] == "MODEL_REQUEST"
     request["payload"]["messages"][-1]["content"] += f" My e-mail is {person_email(seed)}."
     return proposals
 
 
-def client_run(port: int, api_key: str, seed: int, ready: Any, start: Any, results: Any) -> None:
+def client_run(
+    port: int, api_key: str, seed: int, ids: str, ready: Any, start: Any, results: Any
+) -> None:
     """One producer: start its session, wait for the signal, send every batch in turn."""
     import http.client
 
     from ingest import request
 
-    proposals = proposals_with_person(SESSION_EVENTS_RUN[0], seed)
+    proposals = proposals_with_person(SESSION_EVENTS_RUN[0], seed, ids)
     session_id = proposals[0]["session_id"]
     body = json.dumps({"agent_id": "support-bot", "session_id": session_id}).encode()
     status, answer = request(port, "POST", "/api/v1/sessions", body, api_key)
@@ -201,9 +203,10 @@ def client_run(port: int, api_key: str, seed: int, ready: Any, start: Any, resul
     results.put(("ok", session_id, seed))
 
 
-def ingest_round(port: int, api_key: str, seeds: list[int]) -> dict[str, Any]:
-    """Events/s of ``len(seeds)`` concurrent producers, then each session sealed (latency)
-    and verified through ``POST /api/v1/verify`` (latency)."""
+def ingest_round(port: int, api_key: str, seeds: list[int], ids: str) -> dict[str, Any]:
+    """Events/s of ``len(seeds)`` concurrent producers whose event ids are made as ``ids``
+    says (``_common.session_events``), then each session sealed (latency) and verified
+    through ``POST /api/v1/verify`` (latency)."""
     import multiprocessing as mp
 
     from ingest import request
@@ -213,7 +216,7 @@ def ingest_round(port: int, api_key: str, seeds: list[int]) -> dict[str, Any]:
     start = ctx.Barrier(len(seeds) + 1)
     results = ctx.Queue()
     procs = [
-        ctx.Process(target=client_run, args=(port, api_key, seed, ready, start, results))
+        ctx.Process(target=client_run, args=(port, api_key, seed, ids, ready, start, results))
         for seed in seeds
     ]
     for proc in procs:
@@ -352,7 +355,8 @@ def index_reads(database: str) -> dict[str, int]:
 def event_id_index_set(database: str, kind: str) -> None:
     """An experiment (``--event-id-index``): the console's index on ``event_id`` alone made a
     b-tree, a hash index or dropped, in this database (built concurrently: minutes at 20
-    million events). The migrations' own index is a hash index (ingestion/0014)."""
+    million events). The migrations' own index is a b-tree (ingestion/0015; a hash index
+    between 0014 and 0015)."""
     import psycopg
 
     with psycopg.connect(f"{pg_url()}/{database}", autocommit=True) as conn:
@@ -462,7 +466,7 @@ def measure(args: argparse.Namespace) -> int:
             for offset, database in enumerate((empty, full) if round_ % 2 == 0 else (full, empty)):
                 seeds = [base_seed + round_ * 20 + offset * 10 + i for i in range(args.clients)]
                 reads_before = index_reads(database)
-                result = ingest_round(ports[database], keys[database], seeds)
+                result = ingest_round(ports[database], keys[database], seeds, args.event_ids)
                 reads_after = index_reads(database)
                 events = args.clients * args.session_events
                 result["index_reads"] = {
@@ -515,7 +519,8 @@ def measure(args: argparse.Namespace) -> int:
         f"{full}: {size['events']:,} events in {shape['sessions']:,} sessions, filled in "
         f"{progress['seconds']:,.0f} s (+ vacuum {progress.get('vacuum_seconds', 0):,.0f} s); "
         f"empty: {empty} (plus the exported day, {shape['chunk']:,} sessions); "
-        f"best of {args.rounds} rounds, {args.clients} producers x {args.session_events:,} events; "
+        f"best of {args.rounds} rounds, {args.clients} producers x {args.session_events:,} events "
+        f"with {args.event_ids} event ids, a {args.event_id_index} index on event_id; "
         f"load average {min(loads):.2f}-{max(loads):.2f}"
     )
     table_print(["figure", "empty", "full", "ratio"], rows)
@@ -592,9 +597,16 @@ def main() -> int:
     parser.add_argument(
         "--event-id-index",
         choices=["btree", "hash", "none"],
-        default="hash",
+        default="btree",
         help="experiment: make the index on event_id alone this kind in both databases (the "
-        "migrations' hash index by default: a run after an experiment measures it again)",
+        "migrations' b-tree by default: a run after an experiment measures it again)",
+    )
+    parser.add_argument(
+        "--event-ids",
+        choices=["sdk", "random"],
+        default="sdk",
+        help="the measured producers' event ids: time-ordered as the SDK makes them (default) "
+        "or random UUIDs, as another producer may send",
     )
     parser.add_argument("--workers", type=int, default=3, help="gunicorn workers")
     parser.add_argument("--probe", nargs=4, metavar=("DB", "SESSION", "SEED", "DAY"))

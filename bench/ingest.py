@@ -59,9 +59,10 @@ SENT_FIELDS = tuple(name for name in chain.PRODUCER_FIELDS if name != "payload_h
 # --------------------------------------------------------------------------------------
 
 
-def session_proposals(events: int, seed: int) -> list[dict[str, Any]]:
-    """``events`` proposals of one session (SESSION_START ... SESSION_END), as sent."""
-    generated = session_events(events + 1, seed=seed)  # its last event, the seal, is dropped
+def session_proposals(events: int, seed: int, ids: str = "sdk") -> list[dict[str, Any]]:
+    """``events`` proposals of one session (SESSION_START ... SESSION_END), as sent; event ids
+    made as ``ids`` says (``_common.session_events``)."""
+    generated = session_events(events + 1, seed=seed, ids=ids)  # the last, the seal, dropped
     return [
         {name: event[name] for name in SENT_FIELDS}
         for _, event in zip(range(events), generated, strict=False)

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agentops_sdk import chain
+from agentops_sdk.events import time_ordered_id
 
 from .decoding import OtlpSpan
 
@@ -164,15 +165,14 @@ def source_of(span: OtlpSpan) -> str:
 _EVENT_ID_PREFIX = EVENT_ID_NAMESPACE.bytes
 
 
-def event_id_for(name: str) -> str:
-    """``str(uuid.uuid5(EVENT_ID_NAMESPACE, name))``, without building a ``UUID`` object (the
-    same SHA-1, version and variant bits; an event id is made for every event)."""
-    sha1 = hashlib.sha1(_EVENT_ID_PREFIX + name.encode("utf-8"), usedforsecurity=False)
-    digest = bytearray(sha1.digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+def event_id_for(name: str, ns: int) -> str:
+    """The id of the event ``name`` (its session, span and role) at ``ns`` nanoseconds: the
+    SDK's time-ordered layout (``time_ordered_id``, version 8) of the millisecond and 74
+    bits of the SHA-1 of the name in this service's namespace. A re-sent span gets the same
+    ids; a session's events get ids that sort by their times, as the SDK's do."""
+    digest = hashlib.sha1(_EVENT_ID_PREFIX + name.encode("utf-8"), usedforsecurity=False)
+    bits = int.from_bytes(digest.digest()[:10], "big")
+    return time_ordered_id(ns // 1_000_000, bits, version=8)
 
 
 def _otel(span: OtlpSpan) -> dict[str, Any]:
@@ -398,7 +398,7 @@ def _proposal(
     session_id: str, span: OtlpSpan, role: str, event_type: str, ns: int, payload: dict
 ) -> dict[str, Any]:
     return {
-        "event_id": event_id_for(f"{session_id}/{span.trace_id}/{span.span_id}/{role}"),
+        "event_id": event_id_for(f"{session_id}/{span.trace_id}/{span.span_id}/{role}", ns),
         "session_id": session_id,
         "sequence_number": 0,  # assigned under the session's lock (events_append, at_head)
         "timestamp_wall": rfc3339(ns),
@@ -444,7 +444,7 @@ def session_start_proposal(
     if environment in ("prod", "staging", "dev"):
         payload["environment"] = environment
     proposal = _proposal(session_id, span, "session-start", "SESSION_START", start_ns, payload)
-    proposal["event_id"] = event_id_for(f"{session_id}/session-start")
+    proposal["event_id"] = event_id_for(f"{session_id}/session-start", start_ns)
     return proposal
 
 
@@ -455,5 +455,5 @@ def session_end_proposal(span: OtlpSpan, *, session_id: str) -> dict[str, Any]:
         "otel": _otel(span),
     }
     proposal = _proposal(session_id, span, "session-end", "SESSION_END", span.end_ns, payload)
-    proposal["event_id"] = event_id_for(f"{session_id}/session-end")
+    proposal["event_id"] = event_id_for(f"{session_id}/session-end", span.end_ns)
     return proposal

@@ -8,8 +8,8 @@ fields, which the spec allows.
 from __future__ import annotations
 
 import json
+import os
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -98,8 +98,28 @@ def safe_text(text: str, limit: int) -> str:
     return text[: limit - 1] + "…"
 
 
+def time_ordered_id(unix_ms: int, bits: int, *, version: int = 7) -> str:
+    """A UUID laid out as version 7 of RFC 9562 (§5.7): ``unix_ms`` (48 bits of Unix time in
+    milliseconds), the version, 12 of the 74 low bits of ``bits``, the variant, the other 62.
+
+    Ids made later sort later, so the server's index on event ids takes each new one beside the
+    last instead of on a random page of an index that grows with every session ever stored.
+    ``version`` 7 when ``bits`` are random; 8 (§5.8, a layout of one's own) when they are
+    derived from a name, as the server's ids of OpenTelemetry spans are."""
+    value = (
+        (unix_ms & 0xFFFF_FFFF_FFFF) << 80
+        | version << 76
+        | (bits >> 62 & 0xFFF) << 64  # rand_a
+        | 0b10 << 62  # the variant of RFC 9562
+        | bits & 0x3FFF_FFFF_FFFF_FFFF  # rand_b
+    )
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """A new event or session id: a UUID version 7 of the current time and 74 random bits."""
+    return time_ordered_id(time.time_ns() // 1_000_000, int.from_bytes(os.urandom(10), "big"))
 
 
 # --------------------------------------------------------------------------------------

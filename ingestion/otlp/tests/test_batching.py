@@ -3,6 +3,7 @@ two exporters racing on one session, on PostgreSQL."""
 
 from __future__ import annotations
 
+import hashlib
 import random
 import threading
 import uuid
@@ -129,11 +130,24 @@ def test_a_batch_resent_whole_or_in_part_adds_nothing_and_an_altered_span_is_ref
     assert [e["payload"]["tool_name"] for e in stored] == ["lookup_order", "lookup_order"]
 
 
-def test_event_ids_are_the_uuid5_of_their_names():
+def test_event_ids_are_their_time_then_the_sha1_of_their_names():
     names = ["", "a", "é/ß/€/😀", "x" * 500]
     names += [f"{uuid.uuid4()}/{b.trace_id()}/{b.span_id()}/{i}:TOOL_CALL" for i in range(200)]
-    for name in names:
-        assert mapping.event_id_for(name) == str(uuid.uuid5(mapping.EVENT_ID_NAMESPACE, name))
+    made = []
+    for index, name in enumerate(names):
+        ns = 1_780_000_000_123_456_789 + index * 1_000_000
+        text = mapping.event_id_for(name, ns)
+        digest = hashlib.sha1(mapping.EVENT_ID_NAMESPACE.bytes + name.encode()).digest()
+        named = int.from_bytes(digest[:10], "big")  # 80 bits; the low 74 are kept
+        parsed = uuid.UUID(text)
+        assert (parsed.version, parsed.variant) == (8, uuid.RFC_4122)
+        assert parsed.int >> 80 == ns // 1_000_000
+        assert (parsed.int >> 64) & 0xFFF == (named >> 62) & 0xFFF
+        assert parsed.int & (2**62 - 1) == named & (2**62 - 1)
+        assert mapping.event_id_for(name, ns) == text
+        made.append(text)
+    assert made == sorted(made)
+    assert len(set(made)) == len(made)
 
 
 def test_timestamps_keep_nine_digits_across_seconds_and_years():
