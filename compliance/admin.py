@@ -252,7 +252,7 @@ class AgentFilter(admin.SimpleListFilter):
     parameter_name = "agent_id"
 
     def lookups(self, request, model_admin):
-        self.agents = changelist.agents_shown(sessions=Session.objects.all(), reader=_reader_now())
+        self.agents = changelist.agents_shown(reader=_reader_now())
         return [(text, text) for text in self.agents]
 
     def queryset(self, request, queryset):

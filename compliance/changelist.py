@@ -20,16 +20,17 @@ from django.utils import formats, timezone
 from django.utils.functional import cached_property
 from django.utils.text import capfirst
 
+from ingestion import selectors
 from ingestion.models import Event, Project, Session
 from policy.masking import Reader
 
 _HEX = re.compile(r"[0-9a-f]{1,32}")
 
 
-def agents_shown(*, sessions: QuerySet[Session], reader: Reader) -> dict[str, list[tuple]]:
-    """Each agent id as ``reader`` sees it, in order, with the (agent id, project id) pairs
-    shown so: several agent ids can mask alike."""
-    pairs = list(sessions.order_by().values_list("agent_id", "project_id").distinct())
+def agents_shown(*, reader: Reader) -> dict[str, list[tuple]]:
+    """Each agent id of any session as ``reader`` sees it, in order, with the (agent id,
+    project id) pairs shown so: several agent ids can mask alike."""
+    pairs = selectors.agent_ids_by_project()
     projects = Project.objects.in_bulk({project_id for _, project_id in pairs})
     shown: dict[str, list[tuple]] = {}
     for agent_id, project_id in pairs:
@@ -66,7 +67,7 @@ def sessions_matching(
         wanted = term.casefold()
         condition = agents_condition(
             pair
-            for text, pairs in agents_shown(sessions=Session.objects.all(), reader=reader).items()
+            for text, pairs in agents_shown(reader=reader).items()
             if wanted in text.casefold()
             for pair in pairs
         )
@@ -87,19 +88,23 @@ def sessions_matching(
 
 class EstimatingPaginator(Paginator):
     """A paginator that, on PostgreSQL, reads the planner's row estimate for an unfiltered
-    list of a very large table instead of counting it (a count is a scan of every row).
+    list of a large table instead of counting it (a count reads every row: 11 ms at 200,000
+    sessions, growing with them, where the rest of the page does not).
 
-    Below ``ESTIMATE_FROM`` rows, or with any filter, it counts exactly. An estimate that is
-    too high only shows page links past the end; the admin answers those like any page
-    number out of range.
+    Below ``ESTIMATE_FROM`` rows, or with any filter, it counts exactly. ``estimated`` says
+    which, so the list can say "about" (``admin/ingestion/pagination.html``). An estimate
+    that is too high only shows page links past the end; the admin answers those like any
+    page number out of range.
     """
 
-    ESTIMATE_FROM = 1_000_000
+    ESTIMATE_FROM = 100_000
+    estimated = False
 
     @cached_property
     def count(self) -> int:
         estimate = _row_estimate(self.object_list)
         if estimate is not None and estimate >= self.ESTIMATE_FROM:
+            self.estimated = True
             return estimate
         return super().count
 

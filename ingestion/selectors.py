@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models import Case, F, OuterRef, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 
@@ -125,6 +126,35 @@ def sessions_for_project(
     if newest_first:
         return sessions.order_by("-created_at", "-pk")
     return sessions.order_by("created_at", "pk")
+
+
+# One step of a walk over the index on (project, agent_id, -created_at): the next agent id
+# of a project after the one before, found by one descent of the index however many sessions
+# each agent has. Both databases run it (WITH RECURSIVE; no LATERAL, which SQLite lacks).
+_AGENTS_OF_PROJECT = """
+WITH RECURSIVE agents(agent_id) AS (
+    SELECT (SELECT agent_id FROM ingestion_session WHERE project_id = %(project)s
+            ORDER BY agent_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT agent_id FROM ingestion_session WHERE project_id = %(project)s
+            AND agent_id > agents.agent_id ORDER BY agent_id LIMIT 1)
+    FROM agents WHERE agents.agent_id IS NOT NULL
+)
+SELECT agent_id FROM agents WHERE agent_id IS NOT NULL
+"""
+
+
+def agent_ids_by_project() -> list[tuple[str, Any]]:
+    """Every (agent id, project id) pair that has a session, ordered by project, then agent.
+
+    ``SELECT DISTINCT`` reads every session (36 ms at 200,000 sessions, and growing with
+    them); this reads the index once per pair instead."""
+    pairs: list[tuple[str, Any]] = []
+    with connection.cursor() as cursor:
+        for project_id in Project.objects.order_by("pk").values_list("pk", flat=True):
+            cursor.execute(_AGENTS_OF_PROJECT, {"project": project_id})
+            pairs += [(agent_id, project_id) for (agent_id,) in cursor.fetchall()]
+    return pairs
 
 
 def _events(session: Session) -> QuerySet[Event]:

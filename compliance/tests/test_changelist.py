@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.db import DatabaseError, connection, transaction
+from django.urls import reverse
 
 from compliance import changelist
 from ingestion.models import Event, Session
@@ -93,3 +94,21 @@ def test_the_event_id_index_left_the_append_only_triggers_in_place():
             cursor.execute(
                 statement, [session.pk.hex if connection.vendor == "sqlite" else session.pk]
             )
+
+
+def test_an_estimated_count_is_said_to_be_one(monkeypatch, admin_client):
+    """The list says "about" when it shows the planner's estimate, and only then."""
+    for _ in range(3):
+        session_create()
+    url = reverse("admin:ingestion_session_changelist")
+    exact = admin_client.get(url).content.decode()
+    assert "about" not in exact.split('class="paginator"')[1]
+    monkeypatch.setattr(changelist.EstimatingPaginator, "ESTIMATE_FROM", 0)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE ingestion_session")  # an estimate of the rows, not -1
+    paginator = admin_client.get(url).content.decode().split('class="paginator"')[1]
+    if connection.vendor == "postgresql":
+        assert "about 3 sessions (the database's estimate" in paginator
+    else:
+        assert "3 sessions" in paginator and "about" not in paginator

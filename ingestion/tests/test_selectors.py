@@ -116,3 +116,21 @@ def test_a_row_becomes_the_spec_envelope_and_a_payload_that_is_no_json_stays_tex
     withheld = (*row[:at], None, *row[at + 1 :])
     [(envelope, text)] = envelopes_from_rows([withheld], session_id=str(session.pk))
     assert envelope["payload"] is text is None
+
+
+def test_agent_ids_by_project_are_the_distinct_pairs_walked_through_the_index():
+    projects = [project_create() for _ in range(3)]
+    agents = ["", "a", "A", "a-1", "b", "zeta", "ä", "support-bot", "support-bot-2", "日本"]
+    for number in range(60):
+        project = projects[number % 2]  # the third project has no session
+        session_create(project, agent_id=agents[(number // 2) % len(agents)])
+    expected = sorted(
+        Session.objects.order_by().values_list("agent_id", "project_id").distinct(),
+        key=lambda pair: (pair[1], pair[0]),
+    )
+    with CaptureQueriesContext(connection) as queries:
+        found = selectors.agent_ids_by_project()
+    assert sorted(found, key=lambda pair: (pair[1], pair[0])) == expected
+    assert [project_id for _, project_id in found] == sorted(p for _, p in found)
+    assert len(expected) == 2 * len(agents)  # every agent id under both projects
+    assert len(queries) == 1 + len(projects)  # the projects, then one walk per project
