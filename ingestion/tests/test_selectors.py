@@ -133,4 +133,18 @@ def test_agent_ids_by_project_are_the_distinct_pairs_walked_through_the_index():
     assert sorted(found, key=lambda pair: (pair[1], pair[0])) == expected
     assert [project_id for _, project_id in found] == sorted(p for _, p in found)
     assert len(expected) == 2 * len(agents)  # every agent id under both projects
-    assert len(queries) == 1 + len(projects)  # the projects, then one walk per project
+    assert len(queries) == 1  # one walk, whatever the number of projects
+
+
+def test_agent_ids_by_project_walk_the_agent_index():
+    session_create(agent_id="a")
+    sql = selectors._AGENT_PAIRS
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL enable_seqscan = off")  # a test table is tiny
+            cursor.execute("EXPLAIN " + sql)
+        else:
+            cursor.execute("EXPLAIN QUERY PLAN " + sql)
+        plan = "\n".join(str(row[-1]) for row in cursor.fetchall())
+    assert "session_agent_idx" in plan
+    assert "TEMP B-TREE" not in plan and "Sort" not in plan  # no sort of every session
