@@ -397,7 +397,7 @@ def large(args: argparse.Namespace, env: dict[str, str], results: dict) -> list[
 
 def _ingest_p99(events: int) -> float:
     proc = subprocess.run(
-        [sys.executable, str(HERE / "ingest.py"), "--events", str(events)],
+        [sys.executable, str(HERE / "ingest.py"), "--events", str(events), "--rounds", "1"],
         capture_output=True,
         text=True,
         check=False,

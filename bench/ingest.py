@@ -16,6 +16,11 @@ In the same run it measures two ceilings over the same events:
   scratch table with the events table's shape (columns, defaults, unique indexes; no
   triggers), one COPY and one commit per batch of 500, no hashing.
 
+The run is made of rounds (``--rounds``, 3 by default): each round ingests its own sessions end
+to end, then measures both ceilings once, so that each ratio compares figures taken minutes
+apart at most, under the same load. Every round is printed; the figures judged are the
+medians of the rounds' rates and ratios.
+
 Targets on the reference 2-core machine: at least 10,000 events/s end to end, at least
 40 % of the lower ceiling and at least 50 % of the storage ceiling. Refuses to run when
 PostgreSQL is not reachable (``BENCH_PG_URL``, default ``postgres://postgres@127.0.0.1:5432``).
@@ -406,6 +411,9 @@ def main() -> int:
         default=50_000,
         help="events the ceilings are measured on (at most --events)",
     )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds of end to end and ceilings, in turn"
+    )
     args = parser.parse_args()
     base_url = os.environ.get("BENCH_PG_URL", DEFAULT_PG_URL)
     try:
@@ -422,7 +430,15 @@ def main() -> int:
     per_session = split(args.events, args.sessions)
     if min(per_session) < 2:
         raise SystemExit("each session needs at least 2 events")
+    sample = split(min(args.ceiling_sample, args.events), args.sessions)
+    sessions = [session_proposals(n, 1000 + i) for i, n in enumerate(sample)]
+    rows = storage_rows(sessions)
+    payload_bytes = statistics.mean(
+        len(chain.canonicalize(p["payload"])) for events in sessions for p in events
+    )
     database_recreate(base_url)
+    rounds: list[dict[str, Any]] = []
+    failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="agentops-bench-") as tmp:
         key_file = Path(tmp) / "seal-key.pem"
         seal.private_key_generate(key_file)
@@ -432,14 +448,29 @@ def main() -> int:
         port = free_port()
         service = service_start(env, port, args.workers)
         try:
-            load_before = os.getloadavg()
-            run = end_to_end(port, api_key, per_session, args.batch)
-            load_after = os.getloadavg()
-            expected = {
-                session_proposals(2, 1000 + i)[0]["session_id"]: n
-                for i, n in enumerate(per_session)
-            }
-            failures = run["errors"] or seal_and_verify(port, api_key, run["sessions"], expected)
+            for r in range(args.rounds):
+                first_seed = 1000 + r * args.sessions
+                load = os.getloadavg()[0]
+                run = end_to_end(port, api_key, per_session, args.batch, first_seed=first_seed)
+                expected = {
+                    session_proposals(2, first_seed + i)[0]["session_id"]: n
+                    for i, n in enumerate(per_session)
+                }
+                failures = run["errors"] or seal_and_verify(
+                    port, api_key, run["sessions"], expected
+                )
+                if failures:
+                    break
+                rounds.append(
+                    {
+                        "rate": args.events / run["elapsed"],
+                        "elapsed": run["elapsed"],
+                        "latencies": run["latencies"],
+                        "hash": hash_ceiling(sessions),
+                        "copy": storage_ceiling(base_url, rows, args.batch),
+                        "load": (load, os.getloadavg()[0]),
+                    }
+                )
         finally:
             service.terminate()
             service.wait(timeout=30)
@@ -449,36 +480,45 @@ def main() -> int:
             print("  " + failure)
         return 1
 
-    sample = split(min(args.ceiling_sample, args.events), args.sessions)
-    sessions = [session_proposals(n, 1000 + i) for i, n in enumerate(sample)]
-    hash_rate = max(hash_ceiling(sessions) for _ in range(2))
-    rows = storage_rows(sessions)
-    copy_rate = max(storage_ceiling(base_url, rows, args.batch) for _ in range(2))
-    payload_bytes = statistics.mean(
-        len(chain.canonicalize(p["payload"])) for events in sessions for p in events
-    )
+    def median(name: str) -> float:
+        return statistics.median(x[name] for x in rounds)
 
-    rate = args.events / run["elapsed"]
-    lower = min(hash_rate, copy_rate)
-    ratio = rate / lower
-    p50, p99 = percentile(run["latencies"], 0.50), percentile(run["latencies"], 0.99)
+    rate, hash_rate, copy_rate = median("rate"), median("hash"), median("copy")
+    copy_ratio = statistics.median(x["rate"] / x["copy"] for x in rounds)
+    ratio = statistics.median(x["rate"] / min(x["hash"], x["copy"]) for x in rounds)
+    latencies = sorted(t for x in rounds for t in x["latencies"])
+    p50, p99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
+    loads = [f"{a:.2f}-{b:.2f}" for x in rounds for a, b in [x["load"]]]
     print(
-        f"{args.events:,} events in {args.sessions} sessions, batches of {args.batch}, "
-        f"payloads {payload_bytes:.0f} canonical bytes on average; gunicorn -w {args.workers}; "
-        f"{usable_cpus()} usable CPUs; load average {load_before[0]:.2f} before, "
-        f"{load_after[0]:.2f} after the run"
+        f"{args.events:,} events in {args.sessions} sessions per round, {len(rounds)} rounds, "
+        f"batches of {args.batch}, payloads {payload_bytes:.0f} canonical bytes on average; "
+        f"gunicorn -w {args.workers}; {usable_cpus()} usable CPUs; 1-minute load average per "
+        f"round (start-end) {', '.join(loads)}"
     )
-    print(f"all {len(run['sessions'])} sessions sealed and verified: AUTHORITATIVE_EVIDENCE")
+    print(f"all {len(rounds) * args.sessions} sessions sealed and verified: AUTHORITATIVE_EVIDENCE")
     table_print(
-        ["measure", "value"],
+        ["round", "end to end events/s", "hash ceiling", "storage ceiling", "e2e / storage"],
         [
-            ["end to end", f"{rate:,.0f} events/s ({run['elapsed']:.1f} s)"],
+            [
+                str(i + 1),
+                f"{x['rate']:,.0f} ({x['elapsed']:.1f} s)",
+                f"{x['hash']:,.0f}",
+                f"{x['copy']:,.0f}",
+                f"{x['rate'] / x['copy']:.0%}",
+            ]
+            for i, x in enumerate(rounds)
+        ],
+    )
+    table_print(
+        ["measure (median of the rounds)", "value"],
+        [
+            ["end to end", f"{rate:,.0f} events/s"],
             ["batch latency p50", f"{p50 * 1000:.0f} ms"],
             ["batch latency p99", f"{p99 * 1000:.0f} ms"],
             ["hash-only ceiling", f"{hash_rate:,.0f} events/s (one process)"],
             ["storage ceiling", f"{copy_rate:,.0f} events/s (COPY, commit per batch)"],
-            ["end to end / hash ceiling", f"{rate / hash_rate:.0%}"],
-            ["end to end / storage ceiling", f"{rate / copy_rate:.0%}"],
+            ["end to end / storage ceiling", f"{copy_ratio:.0%}"],
+            ["end to end / lower ceiling", f"{ratio:.0%}"],
         ],
     )
     summary_print(
@@ -489,12 +529,11 @@ def main() -> int:
             ["batch p99 ms", round(p99 * 1000), None, True],
             ["hash-only ceiling events/s", round(hash_rate), None, True],
             ["storage ceiling events/s", round(copy_rate), None, True],
-            ["ratio to hash ceiling", round(rate / hash_rate, 3), None, True],
             [
                 "ratio to storage ceiling",
-                round(rate / copy_rate, 3),
+                round(copy_ratio, 3),
                 TARGET_COPY_RATIO,
-                rate / copy_rate >= TARGET_COPY_RATIO,
+                copy_ratio >= TARGET_COPY_RATIO,
             ],
             ["ratio to lower ceiling", round(ratio, 3), TARGET_RATIO, ratio >= TARGET_RATIO],
         ],
