@@ -430,6 +430,8 @@ def main() -> int:
     per_session = split(args.events, args.sessions)
     if min(per_session) < 2:
         raise SystemExit("each session needs at least 2 events")
+    if args.rounds < 1:
+        raise SystemExit("--rounds must be at least 1")
     sample = split(min(args.ceiling_sample, args.events), args.sessions)
     sessions = [session_proposals(n, 1000 + i) for i, n in enumerate(sample)]
     rows = storage_rows(sessions)
