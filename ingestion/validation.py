@@ -8,6 +8,7 @@ canonical-value rules belong to ``ingestion.services.events_append``.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -39,6 +40,20 @@ def _storable_text(value: str) -> bool:
 _REQUIRED_WITH_HASH = _REQUIRED_SET | {"payload_hash"}
 
 
+# The values ``_ordinary`` reads, fetched in one call once the names are known to be there.
+_ORDINARY_VALUES = operator.itemgetter(
+    "session_id",
+    "event_id",
+    "sequence_number",
+    "timestamp_monotonic",
+    "timestamp_wall",
+    "event_type",
+    "schema_ver",
+    "payload",
+    "source_sdk_ver",
+)
+
+
 def _ordinary(event: Any, session_id: str) -> bool:
     """True when every envelope field of ``event`` is as an ordinary proposal has it.
 
@@ -49,27 +64,33 @@ def _ordinary(event: Any, session_id: str) -> bool:
     if type(event) is not dict:
         return False
     names = event.keys()
-    get = event.get
-    sequence = get("sequence_number")
-    monotonic = get("timestamp_monotonic")
-    event_type = get("event_type")
-    sdk_ver = get("source_sdk_ver")
+    if names != _REQUIRED_SET and not (
+        names == _REQUIRED_WITH_HASH and chain.is_sha256_hex(event["payload_hash"])
+    ):
+        return False
+    (
+        event_session,
+        event_id,
+        sequence,
+        monotonic,
+        wall,
+        event_type,
+        schema_ver,
+        payload,
+        sdk_ver,
+    ) = _ORDINARY_VALUES(event)
     return (
-        (
-            names == _REQUIRED_SET
-            or (names == _REQUIRED_WITH_HASH and chain.is_sha256_hex(get("payload_hash")))
-        )
-        and get("session_id") == session_id
-        and chain.is_canonical_uuid(get("event_id"))
+        event_session == session_id
+        and chain.is_canonical_uuid(event_id)
         and type(sequence) is int
         and 0 <= sequence <= chain.MAX_SAFE_INTEGER
         and type(monotonic) is int
         and 0 <= monotonic <= chain.MAX_SAFE_INTEGER
-        and chain.is_rfc3339_utc(get("timestamp_wall"))
+        and chain.is_rfc3339_utc(wall)
         and type(event_type) is str
         and event_type in chain.PRODUCER_EVENT_TYPES
-        and get("schema_ver") == chain.SPEC_VERSION
-        and type(get("payload")) is dict
+        and schema_ver == chain.SPEC_VERSION
+        and type(payload) is dict
         and type(sdk_ver) is str
         and 0 < len(sdk_ver) <= MAX_SDK_VER_CHARS
         and _storable_text(sdk_ver)

@@ -373,18 +373,14 @@ def signed_fields(event: Mapping[str, Any]) -> dict[str, Any]:
     return {name: event.get(name) for name in SIGNED_FIELDS}
 
 
-def _plain_text(text: str) -> bool:
-    """True when JCS writes ``text`` as-is between quotes (nothing to escape, no surrogate)."""
-    return text.isprintable() and '"' not in text and "\\" not in text
-
-
 def _canonical_signed_fields(event: Mapping[str, Any]) -> bytes:
-    """JCS of the seven signed fields, written directly when every value is plain.
+    """JCS of the seven signed fields.
 
-    Verification computes this for every event, so the common shape (plain strings, a safe
-    integer, a string or null link) skips the generic walk; the key order below is the
-    UTF-16 order of the seven names. Anything else goes through ``canonicalize``. The SDK
-    suite checks this against ``rfc8785`` on arbitrary values.
+    Verification and ingestion compute this for every event, so the usual shape (strings, a
+    safe integer, a string or null link) skips the generic walk: a dict of such values is
+    inside the fast domain, and it is written in the UTF-16 order of the seven names. A lone
+    surrogate, and anything else, goes through ``canonicalize``, which names the problem. The
+    SDK suite checks this against ``rfc8785`` on arbitrary values.
     """
     get = event.get
     event_id = get("event_id")
@@ -403,17 +399,21 @@ def _canonical_signed_fields(event: Mapping[str, Any]) -> bytes:
         and type(sequence) is int
         and -MAX_SAFE_INTEGER <= sequence <= MAX_SAFE_INTEGER
         and (prev is None or type(prev) is str)
-        and _plain_text(
-            event_id + event_type + payload_hash_ + (prev or "") + session_id + timestamp
-        )
     ):
-        link = "null" if prev is None else f'"{prev}"'
-        return (
-            f'{{"event_id":"{event_id}","event_type":"{event_type}",'
-            f'"payload_hash":"{payload_hash_}","prev_event_hash":{link},'
-            f'"sequence_number":{sequence},"session_id":"{session_id}",'
-            f'"timestamp_wall":"{timestamp}"}}'
-        ).encode()
+        try:
+            return _fast_encode(
+                {
+                    "event_id": event_id,
+                    "event_type": event_type,
+                    "payload_hash": payload_hash_,
+                    "prev_event_hash": prev,
+                    "sequence_number": sequence,
+                    "session_id": session_id,
+                    "timestamp_wall": timestamp,
+                }
+            )
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: located and named below
     return canonicalize(signed_fields(event))
 
 
