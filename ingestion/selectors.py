@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import Case, F, OuterRef, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 
+from . import rows
 from .errors import session_not_found
 from .models import (
     ENVELOPE_COLUMNS,
+    ApiKey,
     Event,
     Project,
     Session,
@@ -32,6 +35,35 @@ def session_uuid(session_id: uuid.UUID | str) -> uuid.UUID:
         return uuid.UUID(session_id)
     except ValueError:
         raise session_not_found() from None
+
+
+@functools.cache
+def _api_key_sql(alias: str) -> str:
+    quote = connections[alias].ops.quote_name
+    key, project = ApiKey._meta, Project._meta
+    # Only identifiers of the models, quoted by the backend, are formatted in; the prefix is
+    # a parameter.
+    return (
+        f"SELECT {rows.columns(ApiKey, alias, table='k')},"  # noqa: S608
+        f" {rows.columns(Project, alias, table='p')}"
+        f" FROM {quote(key.db_table)} k JOIN {quote(project.db_table)} p"
+        f" ON p.{quote(project.pk.column)} = k.{quote(key.get_field('project').column)}"
+        f" WHERE k.{quote(key.get_field('prefix').column)} = %s"
+    )
+
+
+def api_key_by_prefix(prefix: str) -> ApiKey | None:
+    """The API key with this prefix (the prefix is unique), its project loaded with it; every
+    request that carries a key asks this, hence one statement written once (``rows``)."""
+    alias = connection.alias
+    with connection.cursor() as cursor:
+        cursor.execute(_api_key_sql(alias), [prefix])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    api_key = rows.instance(ApiKey, alias, row)
+    api_key.project = rows.instance(Project, alias, row, rows.width(ApiKey, alias))
+    return api_key
 
 
 def session_get(

@@ -7,6 +7,7 @@ from typing import NoReturn
 
 from rest_framework import authentication, exceptions, permissions
 
+from .. import selectors
 from ..models import ApiKey, Project
 from .throttling import auth_failure_record, auth_failures_check
 
@@ -45,11 +46,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         # A real key is "<8-character prefix>.<32-character secret>"; anything far longer is
         # refused before it reaches the database as a query parameter.
         plausible = dot and len(key) <= MAX_KEY_CHARS
-        api_key = (
-            ApiKey.objects.select_related("project").filter(prefix=prefix).first()
-            if plausible
-            else None
-        )
+        api_key = selectors.api_key_by_prefix(prefix) if plausible else None
         # The secret is checked before revocation so that a revoked key is only named as such
         # to someone who holds it.
         if api_key is None or not api_key.is_valid(key):

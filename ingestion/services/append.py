@@ -15,7 +15,7 @@ from .. import keys
 from ..errors import IngestionError
 from ..models import ApiKey, Event, Project, Session
 from .copy_writer import events_insert
-from .sessions import configured_callables, copy_state, locked_session
+from .sessions import configured_callables, copy_state, locked_session, session_head_save
 
 # What must be identical for a re-sent event to count as a duplicate: every producer field
 # (the payload through its hash). A retry of a stored batch is byte-identical.
@@ -319,16 +319,7 @@ def _append_locked(
             locked.total_drops += drops
             locked.has_session_end = ended
             locked.last_event_at = now
-            locked.save(
-                update_fields=[
-                    "head_sequence",
-                    "head_hash",
-                    "event_count",
-                    "total_drops",
-                    "has_session_end",
-                    "last_event_at",
-                ]
-            )
+            session_head_save(locked)
     return locked
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, connections, transaction
 from django.utils.module_loading import import_string
 
+from .. import rows
 from ..errors import IngestionError, session_not_found
 from ..models import Project, Session
 
@@ -50,12 +52,64 @@ def locked_session(pk: uuid.UUID, project: Project | None = None) -> Session:
     """
     if project is None:
         return Session.objects.select_related("project").select_for_update(of=("self",)).get(pk=pk)
-    try:
-        locked = Session.objects.select_for_update().get(pk=pk, project=project)
-    except Session.DoesNotExist:
-        raise session_not_found() from None
+    # Every appended batch runs this: one statement written once (``rows``), the same
+    # SELECT ... FOR UPDATE as ``select_for_update().get(pk=pk, project=project)``.
+    alias = connection.alias
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _project_session_locked_sql(alias),
+            [rows.db_value(Session, "id", pk, alias), project.pk],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise session_not_found()
+    locked = rows.instance(Session, alias, row)
     locked.project = project
     return locked
+
+
+@functools.cache
+def _project_session_locked_sql(alias: str) -> str:
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    meta = Session._meta
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    # Only identifiers of the model, quoted by the backend, are formatted in (also below).
+    return (
+        f"SELECT {rows.columns(Session, alias)} FROM {quote(meta.db_table)}"  # noqa: S608
+        f" WHERE {quote(meta.pk.column)} = %s AND {quote(meta.get_field('project').column)} = %s"
+        f"{lock}"
+    )
+
+
+# What appending a batch changes in the session's row.
+HEAD_FIELDS = (
+    "head_sequence",
+    "head_hash",
+    "event_count",
+    "total_drops",
+    "has_session_end",
+    "last_event_at",
+)
+
+
+@functools.cache
+def _head_update_sql(alias: str) -> str:
+    quote = connections[alias].ops.quote_name
+    meta = Session._meta
+    assignments = ", ".join(f"{quote(meta.get_field(name).column)} = %s" for name in HEAD_FIELDS)
+    table, pk = quote(meta.db_table), quote(meta.pk.column)
+    return f"UPDATE {table} SET {assignments} WHERE {pk} = %s"  # noqa: S608
+
+
+def session_head_save(session: Session) -> None:
+    """Write the session's ``HEAD_FIELDS`` (``save(update_fields=HEAD_FIELDS)``, as one
+    statement written once: every appended batch runs it)."""
+    alias = connection.alias
+    params = [rows.db_value(Session, name, getattr(session, name), alias) for name in HEAD_FIELDS]
+    params.append(rows.db_value(Session, "id", session.pk, alias))
+    with connection.cursor() as cursor:
+        cursor.execute(_head_update_sql(alias), params)
 
 
 def copy_state(source: Session, target: Session) -> None:
