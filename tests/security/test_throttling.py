@@ -223,6 +223,34 @@ def test_the_cache_table_migration_reverses_and_applies_again(db):
     assert client.get("/api/v1/sessions").status_code == 200  # counted in the new table
 
 
+unlogged_migration = importlib.import_module("ingestion.migrations.0016_unlogged_cache_table")
+
+
+def _persistence() -> dict[str, str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, relpersistence FROM pg_class"
+            " WHERE relname IN ('agentops_cache', 'ingestion_event', 'ingestion_session')"
+        )
+        return dict(cursor.fetchall())
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's table persistence")
+def test_only_the_cache_table_is_unlogged_and_the_migration_reverses(db):
+    # p: permanent (logged), u: unlogged
+    assert _persistence() == {
+        "agentops_cache": "u",
+        "ingestion_event": "p",
+        "ingestion_session": "p",
+    }
+    unlogged_migration.table_logged(None, _Editor())
+    assert _persistence()["agentops_cache"] == "p"
+    unlogged_migration.table_unlogged(None, _Editor())
+    assert _persistence()["agentops_cache"] == "u"
+    client = _client(key=services.api_key_create(project_name="acme", name="k")[1])
+    assert client.get("/api/v1/sessions").status_code == 200  # still counted there
+
+
 # --- two gunicorn servers sharing one database (and one Redis) --------------------------------
 
 
