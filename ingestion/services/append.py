@@ -260,7 +260,9 @@ def _append_locked(
         ended = locked.has_session_end
         drops = 0
         for item in prepared:
-            seq = item.sequence_number
+            proposal = item.proposal
+            seq = proposal["sequence_number"]
+            event_id = proposal["event_id"]
             if seq < expected:
                 # Stored before, or accepted earlier in this batch (``accepted`` runs from
                 # head + 1 without a gap).
@@ -271,11 +273,11 @@ def _append_locked(
                 if earlier != item.fingerprint():
                     raise _conflict(item, f"sequence number {seq} is stored with other content")
                 continue
-            if item.event_id in sequence_of:
+            if event_id in sequence_of:
                 raise _conflict(
                     item,
-                    f"event_id {item.event_id} is already used by sequence number "
-                    f"{sequence_of[item.event_id]}",
+                    f"event_id {event_id} is already used by sequence number "
+                    f"{sequence_of[event_id]}",
                 )
             if seq != expected:
                 raise IngestionError(
@@ -284,7 +286,7 @@ def _append_locked(
                     status=409,
                     details={"index": item.index, "expected_sequence": expected, "got": seq},
                 )
-            event_type = item.proposal["event_type"]
+            event_type = proposal["event_type"]
             if seq == 0:
                 problem = chain.genesis_problem({"event_type": event_type, "prev_event_hash": None})
             else:
@@ -293,11 +295,11 @@ def _append_locked(
                 raise _ordering(item, problem)
             ended = event_type == "SESSION_END"
             if event_type == "LOG_DROP":
-                drops += item.proposal["payload"]["dropped_count"]
+                drops += proposal["payload"]["dropped_count"]
 
             envelope = _server_envelope(item, prev_hash, authority_id)
             accepted.append((item, envelope))
-            sequence_of[item.event_id] = seq
+            sequence_of[event_id] = seq
             prev_hash = envelope["event_hash"]
             expected += 1
 
