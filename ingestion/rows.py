@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import cache
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar, cast
 
 from django.db import connections
 from django.db.models import Field, Model
 
 Converter = Callable[[Any, Any, Any], Any]
+M = TypeVar("M", bound=Model)
 
 
 class _Layout(NamedTuple):
@@ -48,7 +49,7 @@ def columns(model: type[Model], alias: str, *, table: str | None = None) -> str:
     return ", ".join(prefix + quote(field.column) for field in _layout(model, alias).fields)
 
 
-def instance(model: type[Model], alias: str, row: Sequence[Any], start: int = 0) -> Model:
+def instance(model: type[M], alias: str, row: Sequence[Any], start: int = 0) -> M:
     """The instance held by ``row[start:]`` (as selected by ``columns``), loaded from the
     database like a queryset's."""
     connection = connections[alias]
@@ -57,7 +58,18 @@ def instance(model: type[Model], alias: str, row: Sequence[Any], start: int = 0)
     for offset, (column, converters) in enumerate(layout.conversions):
         for convert in converters:
             values[offset] = convert(values[offset], column, connection)
-    return model.from_db(alias, layout.attnames, values)
+    return cast(M, model.from_db(alias, layout.attnames, values))
+
+
+def column(model: type[Model], name: str, alias: str) -> str:
+    """The quoted column of the field ``name`` (its primary key: ``"pk"``)."""
+    field = model._meta.pk if name == "pk" else model._meta.get_field(name)
+    return connections[alias].ops.quote_name(cast(Field, field).column)
+
+
+def table(model: type[Model], alias: str) -> str:
+    """The model's quoted table name."""
+    return connections[alias].ops.quote_name(model._meta.db_table)
 
 
 def width(model: type[Model], alias: str) -> int:

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, connections
+from django.db import connection
 from django.db.models import Case, F, OuterRef, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 
@@ -39,16 +39,14 @@ def session_uuid(session_id: uuid.UUID | str) -> uuid.UUID:
 
 @functools.cache
 def _api_key_sql(alias: str) -> str:
-    quote = connections[alias].ops.quote_name
-    key, project = ApiKey._meta, Project._meta
     # Only identifiers of the models, quoted by the backend, are formatted in; the prefix is
     # a parameter.
     return (
         f"SELECT {rows.columns(ApiKey, alias, table='k')},"  # noqa: S608
         f" {rows.columns(Project, alias, table='p')}"
-        f" FROM {quote(key.db_table)} k JOIN {quote(project.db_table)} p"
-        f" ON p.{quote(project.pk.column)} = k.{quote(key.get_field('project').column)}"
-        f" WHERE k.{quote(key.get_field('prefix').column)} = %s"
+        f" FROM {rows.table(ApiKey, alias)} k JOIN {rows.table(Project, alias)} p"
+        f" ON p.{rows.column(Project, 'pk', alias)} = k.{rows.column(ApiKey, 'project', alias)}"
+        f" WHERE k.{rows.column(ApiKey, 'prefix', alias)} = %s"
     )
 
 

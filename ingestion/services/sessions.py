@@ -70,15 +70,12 @@ def locked_session(pk: uuid.UUID, project: Project | None = None) -> Session:
 
 @functools.cache
 def _project_session_locked_sql(alias: str) -> str:
-    connection = connections[alias]
-    quote = connection.ops.quote_name
-    meta = Session._meta
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    lock = " FOR UPDATE" if connections[alias].features.has_select_for_update else ""
     # Only identifiers of the model, quoted by the backend, are formatted in (also below).
     return (
-        f"SELECT {rows.columns(Session, alias)} FROM {quote(meta.db_table)}"  # noqa: S608
-        f" WHERE {quote(meta.pk.column)} = %s AND {quote(meta.get_field('project').column)} = %s"
-        f"{lock}"
+        f"SELECT {rows.columns(Session, alias)} FROM {rows.table(Session, alias)}"  # noqa: S608
+        f" WHERE {rows.column(Session, 'pk', alias)} = %s"
+        f" AND {rows.column(Session, 'project', alias)} = %s{lock}"
     )
 
 
@@ -95,10 +92,8 @@ HEAD_FIELDS = (
 
 @functools.cache
 def _head_update_sql(alias: str) -> str:
-    quote = connections[alias].ops.quote_name
-    meta = Session._meta
-    assignments = ", ".join(f"{quote(meta.get_field(name).column)} = %s" for name in HEAD_FIELDS)
-    table, pk = quote(meta.db_table), quote(meta.pk.column)
+    assignments = ", ".join(f"{rows.column(Session, name, alias)} = %s" for name in HEAD_FIELDS)
+    table, pk = rows.table(Session, alias), rows.column(Session, "pk", alias)
     return f"UPDATE {table} SET {assignments} WHERE {pk} = %s"  # noqa: S608
 
 
