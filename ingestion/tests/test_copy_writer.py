@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingestion import keys, selectors, services
-from ingestion.models import ApiKey, Event
+from ingestion.models import Event
 from ingestion.services.copy_writer import copy_text
 
 from .factories import api_key_create, proposal_build, session_create
@@ -90,16 +90,6 @@ def test_any_storable_text_is_stored_as_sent(sdk_ver, text):
 def test_the_authority_id_is_stored_as_configured(service_id):
     with override_settings(AGENTOPS_INGESTION_SERVICE_ID=service_id):
         _append_and_read_back("sdk/1", "x")
-
-
-def test_an_api_key_id_is_stored_as_it_is():
-    session = session_create()
-    api_key, _ = api_key_create(session.project)
-    assert ApiKey.objects.get(pk=api_key.pk)
-    services.events_append(
-        session=session, proposals=[proposal_build(session.id, 0)], api_key=api_key
-    )
-    assert _stored(session)[0].api_key_id == api_key.pk
 
 
 @pytest.mark.parametrize(

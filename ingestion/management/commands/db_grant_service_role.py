@@ -44,6 +44,8 @@ from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
+from ingestion.services.sessions import HEAD_FIELDS
+
 #: A privilege on the whole row, or ("UPDATE", fields) on those fields' columns only.
 Privilege = str | tuple[str, tuple[str, ...]]
 
@@ -52,17 +54,7 @@ APPEND_ONLY = ("SELECT", "INSERT")
 READ_WRITE = ("SELECT", "INSERT", "UPDATE", "DELETE")
 
 #: The session fields the service moves: the chain head while appending, the seal at the end.
-SESSION_UPDATE_FIELDS = (
-    "head_sequence",
-    "head_hash",
-    "event_count",
-    "total_drops",
-    "has_session_end",
-    "last_event_at",
-    "sealed_at",
-    "evidence_class",
-    "verification",
-)
+SESSION_UPDATE_FIELDS = (*HEAD_FIELDS, "sealed_at", "evidence_class", "verification")
 
 #: Model label ("app.Model", an auto-created many-to-many table as "app.Model_field") or
 #: table name -> privileges. Labels of apps that are not installed are skipped.
