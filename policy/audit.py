@@ -16,12 +16,13 @@ Argument values appear only as short, PII-masked previews; a call that logged on
 from __future__ import annotations
 
 import json
-import re
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from agentops_sdk import chain
 
 from policy.pii import PiiScanner, scanner_build, text_mask
 
@@ -123,14 +124,12 @@ class ToolAudit:
 # Helpers
 # --------------------------------------------------------------------------------------
 
-_RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?Z\Z")
-
 
 def timestamp_microseconds(value: Any) -> int | None:
     """Microseconds since the epoch of an RFC 3339 UTC ``...Z`` string, else None."""
     if type(value) is not str:
         return None
-    match = _RFC3339.match(value)
+    match = chain.RFC3339_UTC.match(value)
     if match is None:
         return None
     try:

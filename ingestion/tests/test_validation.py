@@ -100,3 +100,21 @@ def test_an_event_id_spelled_otherwise_than_canonically_is_refused(event_id: str
     assert validation._event_problems(event, session_id=SESSION_ID) == [
         ("event_id", "event_id must be a UUID in canonical form (lowercase, 8-4-4-4-12)")
     ]
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        "\uff12\uff10\uff12\uff16-01-25T10:00:00Z",  # fullwidth digits in the year
+        "2026-01-25T10:00:00.\u0661\u0662\u0663Z",  # Arabic-Indic digits in the fraction
+        "2026-01-25T1\u0966:00:00Z",  # a Devanagari zero in the hour
+    ],
+)
+def test_a_timestamp_in_digits_other_than_ascii_is_refused(timestamp: str) -> None:
+    """RFC 3339 digits are ASCII; a regular expression's ``\\d`` would take any script's."""
+    assert not chain.is_rfc3339_utc(timestamp)
+    event = proposal_build(SESSION_ID, 1, "TOOL_CALL")
+    event["timestamp_wall"] = timestamp
+    assert validation._event_problems(event, session_id=SESSION_ID) == [
+        ("timestamp_wall", "timestamp_wall must be an RFC 3339 UTC timestamp ending in Z")
+    ]

@@ -190,6 +190,7 @@ def test_as_dict_is_plain_data(scanner):
         ("1970-01-01T00:00:00.123456789Z", 123_456),
         ("2026-01-25 10:00:00Z", None),
         ("2026-13-25T10:00:00Z", None),
+        ("1970-01-01T00:00:00.\u0661Z", None),  # an Arabic-Indic digit is not RFC 3339's
         (1706184000, None),
     ],
 )

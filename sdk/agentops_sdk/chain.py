@@ -107,9 +107,12 @@ _HEX = re.compile(r"[0-9a-f]+\Z")
 #: A UUID in its canonical spelling: lowercase hex in 8-4-4-4-12 groups. Public for the
 #: per-event paths that match it inline (``is_canonical_uuid`` is the same test).
 CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
-# RFC 3339 in UTC with a literal Z, optional fraction. The producer's bytes are kept as sent.
-_RFC3339_UTC = re.compile(
-    r"(\d{4})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):([0-5]\d):([0-5]\d|60)(\.\d{1,9})?Z\Z"
+#: RFC 3339 in UTC with a literal Z and an optional fraction, in ASCII digits (RFC 3339's
+#: DIGIT: other scripts' digits are not a timestamp). Group 1 is the date and the time to the
+#: second, group 2 the fraction's digits. The producer's bytes are kept as sent.
+RFC3339_UTC = re.compile(
+    r"([0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:(?:[0-5][0-9]|60))(?:\.([0-9]{1,9}))?Z\Z"
 )
 
 
@@ -547,7 +550,7 @@ def is_canonical_uuid(value: Any) -> bool:
 
 
 def is_rfc3339_utc(value: Any) -> bool:
-    return type(value) is str and _RFC3339_UTC.match(value) is not None
+    return type(value) is str and RFC3339_UTC.match(value) is not None
 
 
 def is_sha256_hex(value: Any) -> bool:

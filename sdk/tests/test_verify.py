@@ -225,6 +225,7 @@ def test_missing_and_unknown_fields(builder: SessionBuilder) -> None:
     ("field", "value"),
     [
         ("timestamp_wall", "2026-01-25 10:00:00"),
+        ("timestamp_wall", "\uff12\uff10\uff12\uff16-01-25T10:00:00Z"),  # fullwidth digits
         ("timestamp_monotonic", -1),
         ("source_sdk_ver", ["not", "a", "string"]),
         ("authority_id", {"id": 1}),
