@@ -34,6 +34,9 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def _storable_text(value: str) -> bool:
+    # ASCII text holds no surrogate: only NUL is left to look for, without the pattern.
+    if value.isascii():
+        return "\x00" not in value
     return _UNSTORABLE.search(value) is None
 
 

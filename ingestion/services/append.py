@@ -250,7 +250,7 @@ def _append_locked(
         # number is left to the unique index (see ``events_append``); within the batch it is
         # found here, by ``sequence_of``.
         known = _stored_fingerprints(
-            locked, [item.sequence_number for item in prepared if item.sequence_number <= head]
+            locked, [seq for item in prepared if (seq := item.proposal["sequence_number"]) <= head]
         )
         sequence_of = {fingerprint[0]: seq for seq, fingerprint in known.items()}  # by event id
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import sys
 import uuid
 from typing import Any
 
@@ -148,6 +149,44 @@ def test_nesting_beyond_orjsons_limit_still_serializes(depth: int) -> None:
     assert chain.canonicalize(value) == b"[" * depth + b"1" + b"]" * depth
 
 
+@pytest.mark.parametrize("container", [list, dict])
+def test_the_fast_domain_ends_at_the_nesting_limit(container: type) -> None:
+    def nested(levels: int) -> Any:
+        value: Any = 1
+        for _ in range(levels - 1):
+            value = [value] if container is list else {"k": value}
+        return value
+
+    assert chain._fast_domain(nested(chain.MAX_NESTING_DEPTH))
+    assert not chain._fast_domain(nested(chain.MAX_NESTING_DEPTH + 1))
+    # Empty containers hold nothing below them, at the limit as anywhere.
+    assert chain._fast_domain([nested(chain.MAX_NESTING_DEPTH - 1), [], {}])
+    cyclic: list[Any] = [1]
+    cyclic.append(cyclic)
+    assert not chain._fast_domain(cyclic)
+
+
+def test_a_caller_deep_in_its_stack_gets_the_reference_path() -> None:
+    # The fast-domain walk recurses; where the caller has all but used up the stack, the
+    # value is left to the reference path instead of the walk failing.
+    value: Any = 2.5
+    for _ in range(100):
+        value = {"a": [value]}  # 201 levels: within the limit
+    assert chain._fast_domain(value)
+    frames, frame = 0, sys._getframe()
+    while frame is not None:
+        frames, frame = frames + 1, frame.f_back
+
+    def at_depth(more: int) -> tuple[bool, bool]:
+        if more:
+            return at_depth(more - 1)
+        return chain._fast_domain(value), chain._fast_domain({"shallow": [0.5, "x"]})
+
+    deep, shallow = at_depth(sys.getrecursionlimit() - frames - 60)
+    assert not deep
+    assert shallow
+
+
 def test_a_lone_surrogate_inside_the_fast_domain_is_named_by_path() -> None:
     with pytest.raises(chain.NonCanonicalValueError) as caught:
         chain.canonicalize({"a": [{"b": "ok"}, {"c": "x\ud800y"}]})
@@ -188,6 +227,22 @@ def test_every_float_matches_rfc8785(number: float) -> None:
 def test_event_hash_is_sha256_of_the_reference_serialization(fields: dict[str, Any]) -> None:
     expected = hashlib.sha256(reference(fields)).hexdigest()
     assert chain.event_hash({**fields, "payload": {"ignored": True}}) == expected
+
+
+@pytest.mark.parametrize("left_out", chain.SIGNED_FIELDS)
+def test_a_signed_field_left_out_is_hashed_as_null(left_out: str) -> None:
+    fields = {
+        "event_id": str(uuid.uuid4()),
+        "session_id": str(uuid.uuid4()),
+        "sequence_number": 3,
+        "timestamp_wall": "2026-01-25T10:00:00Z",
+        "event_type": "TOOL_CALL",
+        "payload_hash": "a" * 64,
+        "prev_event_hash": "b" * 64,
+    }
+    del fields[left_out]
+    expected = hashlib.sha256(reference({**fields, left_out: None})).hexdigest()
+    assert chain.event_hash(fields) == expected
 
 
 @pytest.mark.parametrize(
