@@ -104,7 +104,7 @@ def _event_problems(event: Any, *, session_id: str) -> list[tuple]:
     """(field, message) pairs for one proposed event."""
     if _ordinary(event, session_id):
         wanting = chain.payload_problems(event["event_type"], event["payload"])
-        return [("payload", message) for message in wanting]
+        return [("payload", message) for message in wanting] if wanting else []
     return _detailed_problems(event, session_id=session_id)
 
 

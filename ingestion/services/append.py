@@ -297,7 +297,14 @@ def _append_locked(
             if event_type == "LOG_DROP":
                 drops += proposal["payload"]["dropped_count"]
 
-            envelope = _server_envelope(item, prev_hash, authority_id)
+            # The payload hash was computed once, when ``_prepare`` canonicalized the payload.
+            envelope = chain.chain_event(
+                proposal,
+                prev_event_hash=prev_hash,
+                chain_authority=chain.AUTHORITY_SERVER,
+                authority_id=authority_id,
+                computed_payload_hash=item.payload_hash,
+            )
             accepted.append((item, envelope))
             sequence_of[event_id] = seq
             prev_hash = envelope["event_hash"]
@@ -323,15 +330,3 @@ def _append_locked(
             locked.last_event_at = now
             session_head_save(locked)
     return locked
-
-
-def _server_envelope(item: _Prepared, prev_hash: str | None, authority_id: str) -> dict[str, Any]:
-    """The §2 envelope the service stores for a proposal; the payload hash was computed once,
-    when ``_prepare`` canonicalized the payload to check it."""
-    return chain.chain_event(
-        item.proposal,
-        prev_event_hash=prev_hash,
-        chain_authority=chain.AUTHORITY_SERVER,
-        authority_id=authority_id,
-        computed_payload_hash=item.payload_hash,
-    )

@@ -330,8 +330,14 @@ if _orjson is not None:
         except _OrjsonError:
             return _stdlib_encode(value)
 
+    # A dict whose keys were inserted in UTF-16 order, written in that order (orjson keeps
+    # the insertion order): the signed fields, whose names are fixed, need no sorting.
+    _encode_in_order = _orjson_dumps
+    _ENCODE_ERRORS: tuple[type[Exception], ...] = (_OrjsonError, UnicodeEncodeError)
+
 else:  # pragma: no cover - the server and the test suite install orjson
-    _fast_encode = _stdlib_encode
+    _fast_encode = _encode_in_order = _stdlib_encode
+    _ENCODE_ERRORS = (UnicodeEncodeError,)
 
 
 def canonicalize(value: Any) -> bytes:
@@ -421,7 +427,7 @@ def _canonical_signed_fields(event: Mapping[str, Any]) -> bytes:
         and (prev is None or type(prev) is str)
     ):
         try:
-            return _fast_encode(
+            return _encode_in_order(
                 {
                     "event_id": event_id,
                     "event_type": event_type,
@@ -432,7 +438,7 @@ def _canonical_signed_fields(event: Mapping[str, Any]) -> bytes:
                     "timestamp_wall": timestamp,
                 }
             )
-        except UnicodeEncodeError:
+        except _ENCODE_ERRORS:
             pass  # a lone surrogate: located and named below
     return canonicalize(signed_fields(event))
 

@@ -229,6 +229,23 @@ def test_event_hash_is_sha256_of_the_reference_serialization(fields: dict[str, A
     assert chain.event_hash({**fields, "payload": {"ignored": True}}) == expected
 
 
+@pytest.mark.parametrize("field", ["event_id", "session_id", "event_type", "prev_event_hash"])
+def test_a_lone_surrogate_in_a_signed_field_is_named(field: str) -> None:
+    fields = {
+        "event_id": str(uuid.uuid4()),
+        "session_id": str(uuid.uuid4()),
+        "sequence_number": 3,
+        "timestamp_wall": "2026-01-25T10:00:00Z",
+        "event_type": "TOOL_CALL",
+        "payload_hash": "a" * 64,
+        "prev_event_hash": "b" * 64,
+        field: "x\udc80y",
+    }
+    with pytest.raises(chain.NonCanonicalValueError) as caught:
+        chain.event_hash(fields)
+    assert caught.value.path == f"$.{field}"
+
+
 @pytest.mark.parametrize("left_out", chain.SIGNED_FIELDS)
 def test_a_signed_field_left_out_is_hashed_as_null(left_out: str) -> None:
     fields = {
