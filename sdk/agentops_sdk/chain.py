@@ -333,7 +333,7 @@ if _orjson is not None:
     # A dict whose keys were inserted in UTF-16 order, written in that order (orjson keeps
     # the insertion order): the signed fields, whose names are fixed, need no sorting.
     _encode_in_order = _orjson_dumps
-    _ENCODE_ERRORS: tuple[type[Exception], ...] = (_OrjsonError, UnicodeEncodeError)
+    _ENCODE_ERRORS: tuple[type[Exception], ...] = (_OrjsonError,)  # a lone surrogate
 
 else:  # pragma: no cover - the server and the test suite install orjson
     _fast_encode = _encode_in_order = _stdlib_encode

@@ -229,9 +229,9 @@ def test_event_hash_is_sha256_of_the_reference_serialization(fields: dict[str, A
     assert chain.event_hash({**fields, "payload": {"ignored": True}}) == expected
 
 
-@pytest.mark.parametrize("field", ["event_id", "session_id", "event_type", "prev_event_hash"])
-def test_a_lone_surrogate_in_a_signed_field_is_named(field: str) -> None:
-    fields = {
+def signed(**changes: Any) -> dict[str, Any]:
+    """The seven signed fields of an ordinary event, with ``changes``."""
+    return {
         "event_id": str(uuid.uuid4()),
         "session_id": str(uuid.uuid4()),
         "sequence_number": 3,
@@ -239,8 +239,13 @@ def test_a_lone_surrogate_in_a_signed_field_is_named(field: str) -> None:
         "event_type": "TOOL_CALL",
         "payload_hash": "a" * 64,
         "prev_event_hash": "b" * 64,
-        field: "x\udc80y",
+        **changes,
     }
+
+
+@pytest.mark.parametrize("field", ["event_id", "session_id", "event_type", "prev_event_hash"])
+def test_a_lone_surrogate_in_a_signed_field_is_named(field: str) -> None:
+    fields = signed(**{field: "x\udc80y"})
     with pytest.raises(chain.NonCanonicalValueError) as caught:
         chain.event_hash(fields)
     assert caught.value.path == f"$.{field}"
@@ -248,15 +253,7 @@ def test_a_lone_surrogate_in_a_signed_field_is_named(field: str) -> None:
 
 @pytest.mark.parametrize("left_out", chain.SIGNED_FIELDS)
 def test_a_signed_field_left_out_is_hashed_as_null(left_out: str) -> None:
-    fields = {
-        "event_id": str(uuid.uuid4()),
-        "session_id": str(uuid.uuid4()),
-        "sequence_number": 3,
-        "timestamp_wall": "2026-01-25T10:00:00Z",
-        "event_type": "TOOL_CALL",
-        "payload_hash": "a" * 64,
-        "prev_event_hash": "b" * 64,
-    }
+    fields = signed()
     del fields[left_out]
     expected = hashlib.sha256(reference({**fields, left_out: None})).hexdigest()
     assert chain.event_hash(fields) == expected
